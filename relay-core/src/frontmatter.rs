@@ -1,0 +1,316 @@
+//! The frontmatter splitter and the one place YAML is parsed or written.
+//!
+//! Splitting is strict and hand-written (see spec/PROTOCOL.md, "File layout"): line 1 is `---`
+//! (a UTF-8 BOM before it is tolerated), the frontmatter ends at the first line that is exactly
+//! `---`, and everything after that line is the body, byte for byte. Values are read with
+//! yaml_serde into `String`s, so `id: 0012`, `to: no` and `re: 01` stay the strings they look
+//! like; values are written by [`scalar`], which quotes anything YAML could read as another type.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::error::Diagnostic;
+
+/// A file cut into its frontmatter and body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split<'a> {
+    /// The YAML between the fences (without them).
+    pub yaml: &'a str,
+    /// Everything after the closing fence line.
+    pub body: &'a str,
+    /// 1-based line number of the closing fence.
+    pub close_line: usize,
+}
+
+/// Why a file could not be split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SplitError {
+    /// Line 1 is not `---`.
+    MissingOpen,
+    /// No line after line 1 is exactly `---`.
+    MissingClose,
+}
+
+/// Splits `src` into frontmatter and body (see the module docs for the rules).
+pub(crate) fn split(src: &str) -> Result<Split<'_>, SplitError> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let rest = src
+        .strip_prefix("---\n")
+        .or_else(|| src.strip_prefix("---\r\n"))
+        .ok_or(SplitError::MissingOpen)?;
+    let mut at = 0;
+    for (i, line) in rest.split_inclusive('\n').enumerate() {
+        if strip_eol(line) == "---" {
+            return Ok(Split {
+                yaml: &rest[..at],
+                body: &rest[at + line.len()..],
+                close_line: i + 2,
+            });
+        }
+        at += line.len();
+    }
+    Err(SplitError::MissingClose)
+}
+
+/// A line without its `\n` or `\r\n`.
+pub(crate) fn strip_eol(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+/// Every field relay knows, as the strings they are. Unknown fields are ignored (the
+/// must-ignore rule), whatever their shape.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct RawFields {
+    pub relay: Option<String>,
+    pub id: Option<String>,
+    pub re: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub status: Option<String>,
+    pub verify: Option<String>,
+    pub session: Option<String>,
+    pub created: Option<String>,
+    pub kind: Option<String>,
+    pub effort: Option<String>,
+}
+
+/// The frontmatter of one file: its known fields and where each top-level key is.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Frontmatter {
+    pub fields: RawFields,
+    /// Top-level keys in file order with their 1-based file line.
+    pub keys: Vec<(String, usize)>,
+}
+
+impl Frontmatter {
+    /// The file line of `key`, or the opening fence's line when the key is absent.
+    pub fn line_of(&self, key: &str) -> usize {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(1, |&(_, line)| line)
+    }
+
+    /// Was `key` written (even with an empty or null value)?
+    pub fn has(&self, key: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// Parses the YAML of a split file. Problems are pushed to `diags`; the result holds whatever
+/// could be read.
+pub(crate) fn parse(path: &Path, yaml: &str, diags: &mut Vec<Diagnostic>) -> Frontmatter {
+    let keys = scan_keys(yaml);
+    let mut duplicate = false;
+    for (i, (key, line)) in keys.iter().enumerate() {
+        if keys[..i].iter().any(|(k, _)| k == key) {
+            duplicate = true;
+            diags.push(Diagnostic::error(path, *line, key, "duplicate field"));
+        }
+    }
+    let fields = if yaml.trim().is_empty() {
+        RawFields::default()
+    } else {
+        match yaml_serde::from_str::<RawFields>(yaml) {
+            Ok(fields) => fields,
+            Err(err) => {
+                let msg = err.to_string();
+                if !(duplicate && msg.starts_with("duplicate field")) {
+                    // yaml_serde lines count from the first YAML line, which is file line 2.
+                    let line = err.location().map_or(1, |l| l.line() + 1);
+                    let field = field_at(&keys, line).unwrap_or("frontmatter");
+                    diags.push(Diagnostic::error(path, line, field, yaml_message(&msg)));
+                }
+                RawFields::default()
+            }
+        }
+    };
+    Frontmatter { fields, keys }
+}
+
+/// The top-level keys of a block mapping with their file lines. Only column-0 `key:` lines
+/// count; indented lines, comments and blank lines belong to the value above them.
+fn scan_keys(yaml: &str) -> Vec<(String, usize)> {
+    let mut keys = Vec::new();
+    for (i, line) in yaml.split_inclusive('\n').enumerate() {
+        let line = strip_eol(line);
+        if line.is_empty() || line.starts_with([' ', '\t', '#', '-']) {
+            continue;
+        }
+        let Some(colon) = line.find(':') else {
+            continue;
+        };
+        let rest = &line[colon + 1..];
+        if rest.is_empty() || rest.starts_with([' ', '\t']) {
+            let key = line[..colon].trim_end().trim_matches(['"', '\'']);
+            keys.push((key.to_owned(), i + 2));
+        }
+    }
+    keys
+}
+
+/// The key whose value spans file line `line`.
+fn field_at(keys: &[(String, usize)], line: usize) -> Option<&str> {
+    keys.iter()
+        .rev()
+        .find(|&&(_, l)| l <= line)
+        .map(|(k, _)| k.as_str())
+}
+
+/// yaml_serde prefixes messages with `field: ` and suffixes ` at line N column M`; the
+/// diagnostic carries both already.
+fn yaml_message(msg: &str) -> String {
+    let msg = match msg.find(" at line ") {
+        Some(at) => &msg[..at],
+        None => msg,
+    };
+    let msg = match msg.split_once(": ") {
+        Some((head, tail)) if !head.contains(' ') => tail,
+        _ => msg,
+    };
+    format!("not valid YAML: {msg}")
+}
+
+/// Renders one value for a `key: value` line. Plain when YAML 1.1 and 1.2 both read it back as
+/// this exact string; double-quoted otherwise (digits first, timestamps, `yes`/`no`, ...).
+///
+/// Callers validate values first; the escaping here is a second line of defence.
+pub(crate) fn scalar(value: &str) -> Cow<'_, str> {
+    const TYPED_WORDS: [&str; 9] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
+    let plain = value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !TYPED_WORDS.contains(&value);
+    if plain {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}') => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn split_lf_crlf_bom() {
+        let s = split("---\na: 1\n---\nbody\n").unwrap();
+        assert_eq!((s.yaml, s.body, s.close_line), ("a: 1\n", "body\n", 3));
+        let s = split("\u{feff}---\r\na: 1\r\n---\r\n\r\nx\r\n").unwrap();
+        assert_eq!((s.yaml, s.body), ("a: 1\r\n", "\r\nx\r\n"));
+        let s = split("---\n---\n").unwrap();
+        assert_eq!((s.yaml, s.body), ("", ""));
+        let s = split("---\na: 1\n---").unwrap();
+        assert_eq!(s.body, "");
+    }
+
+    #[test]
+    fn split_is_strict() {
+        assert_eq!(split("a: 1\n---\n").unwrap_err(), SplitError::MissingOpen);
+        assert_eq!(
+            split(" ---\na\n---\n").unwrap_err(),
+            SplitError::MissingOpen
+        );
+        assert_eq!(split("----\n---\n").unwrap_err(), SplitError::MissingOpen);
+        assert_eq!(split("---\na: 1\n").unwrap_err(), SplitError::MissingClose);
+        assert_eq!(
+            split("---\na: 1\n--- \n").unwrap_err(),
+            SplitError::MissingClose
+        );
+        assert_eq!(
+            split("---\na: 1\n|---|\n").unwrap_err(),
+            SplitError::MissingClose
+        );
+    }
+
+    #[test]
+    fn body_keeps_rules_and_tables() {
+        let src = "---\na: 1\n---\n\n| a | b |\n|---|---|\n\n---\nmore\r\n";
+        assert_eq!(
+            split(src).unwrap().body,
+            "\n| a | b |\n|---|---|\n\n---\nmore\r\n"
+        );
+    }
+
+    #[test]
+    fn values_stay_strings() {
+        let mut d = Vec::new();
+        let fm = parse(
+            &PathBuf::from("f"),
+            "relay: 4\nre: 01\nid: 0012\nto: no\nfrom: yes\n",
+            &mut d,
+        );
+        assert!(d.is_empty());
+        let f = fm.fields;
+        assert_eq!(f.relay.as_deref(), Some("4"));
+        assert_eq!(f.re.as_deref(), Some("01"));
+        assert_eq!(f.id.as_deref(), Some("0012"));
+        assert_eq!(f.to.as_deref(), Some("no"));
+        assert_eq!(f.from.as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn errors_have_lines() {
+        let mut d = Vec::new();
+        parse(&PathBuf::from("f"), "relay: 4\nid: [a]\n", &mut d);
+        assert_eq!(d[0].line, 3);
+        assert_eq!(d[0].field, "id");
+        let mut d = Vec::new();
+        parse(&PathBuf::from("f"), "id: a\nfrom: b\nid: c\n", &mut d);
+        assert_eq!((d.len(), d[0].line, d[0].field.as_str()), (1, 4, "id"));
+    }
+
+    #[test]
+    fn scalar_quotes_what_yaml_would_retype() {
+        for plain in ["claude", "auth-review", "a1"] {
+            assert_eq!(scalar(plain), plain);
+        }
+        for quoted in [
+            "01",
+            "yes",
+            "no",
+            "on",
+            "null",
+            "y",
+            "1e3",
+            "2026-11-21T00:00:00Z",
+            "Claude",
+            "a b",
+            "x:y",
+            "",
+        ] {
+            assert!(scalar(quoted).starts_with('"'), "{quoted}");
+        }
+        assert_eq!(scalar("a\"b\\c\nd\u{2028}"), r#""a\"b\\c\u000ad\u2028""#);
+    }
+
+    #[test]
+    fn scalar_round_trips_through_yaml() {
+        for v in [
+            "01", "yes", "no", "~", "null", "a\"b", "a\\b", "x: y", "# c", "a\nb", "\u{2028}", "é",
+            "[1]", "&a", "*a", "!t", "'q'", "",
+        ] {
+            let yaml = format!("id: {}\n", scalar(v));
+            let mut d = Vec::new();
+            let fm = parse(&PathBuf::from("f"), &yaml, &mut d);
+            assert!(d.is_empty(), "{v:?}: {d:?}");
+            assert_eq!(fm.fields.id.as_deref(), Some(v), "{yaml:?}");
+        }
+    }
+}

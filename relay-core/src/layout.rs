@@ -1,0 +1,240 @@
+//! Where protocol files live: the project root, its `.relay/` directory, and the path of every
+//! request and reply in it.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, IoResultExt, Result};
+use crate::fields::{is_slug, is_token, is_turn_stem};
+use crate::message::FileKind;
+
+/// The name of the protocol directory under the project root.
+pub const RELAY_DIR_NAME: &str = ".relay";
+
+/// The `.relay/` directory of one project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayDir {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl RelayDir {
+    /// The relay directory of `root` (absolute: printed paths must work from any cwd).
+    pub fn at_root(root: &Path) -> Result<RelayDir> {
+        let root = fs::canonicalize(root).at(root)?;
+        if !root.is_dir() {
+            return Err(Error::NotFound {
+                what: "root directory",
+                path: root,
+            });
+        }
+        // The root's path is written into every request footer; a line break in it would
+        // break the footer's one-line `Reply:` field.
+        if root
+            .to_str()
+            .is_none_or(|s| s.chars().any(char::is_control))
+        {
+            return Err(Error::InvalidInput {
+                field: "root",
+                message: format!("{} is not a printable UTF-8 path", root.display()),
+            });
+        }
+        let dir = root.join(RELAY_DIR_NAME);
+        Ok(RelayDir { root, dir })
+    }
+
+    /// Finds the project root: `explicit` if given, else the nearest ancestor of `cwd` holding
+    /// `.git` (a directory or, in worktrees and submodules, a file), else `cwd` itself.
+    pub fn discover(cwd: &Path, explicit: Option<&Path>) -> Result<RelayDir> {
+        if let Some(root) = explicit {
+            return RelayDir::at_root(&cwd.join(root));
+        }
+        let cwd = fs::canonicalize(cwd).at(cwd)?;
+        let root = cwd
+            .ancestors()
+            .find(|dir| dir.join(".git").exists())
+            .unwrap_or(&cwd);
+        RelayDir::at_root(root)
+    }
+
+    /// The project root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The `.relay/` directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates `.relay/` if needed, with a `.gitignore` of `*` so the directory ignores itself
+    /// and relay never edits a tracked `.gitignore`.
+    pub fn ensure(&self) -> Result<()> {
+        match fs::create_dir(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !self.dir.is_dir() {
+                    return Err(Error::Io {
+                        path: self.dir.clone(),
+                        source: e,
+                    });
+                }
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                });
+            }
+        }
+        let ignore = self.dir.join(".gitignore");
+        if !ignore.exists() {
+            match crate::store::write_new(
+                &ignore,
+                b"# Written by relay: the exchanges in .relay/ stay out of git.\n*\n",
+            ) {
+                Ok(()) | Err(Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory of session `session` (not created).
+    pub fn session_dir(&self, session: &str) -> PathBuf {
+        debug_assert!(is_slug(session));
+        self.dir.join(session)
+    }
+
+    /// `path`, made absolute and checked to stay inside `.relay/` (symlinks resolved for the
+    /// part that exists).
+    pub fn contain(&self, path: &Path) -> Result<PathBuf> {
+        let outside = || Error::OutsideRelayDir {
+            path: path.to_path_buf(),
+            relay_dir: self.dir.clone(),
+        };
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir().at(path)?.join(path)
+        };
+        let mut normal = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                Component::ParentDir => {
+                    normal.pop();
+                }
+                Component::CurDir => {}
+                c => normal.push(c),
+            }
+        }
+        // Resolve symlinks on the longest existing prefix, keep the rest as written.
+        let mut existing = normal.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name().ok_or_else(outside)?.to_owned());
+            existing = existing.parent().ok_or_else(outside)?;
+        }
+        let mut real = fs::canonicalize(existing).at(existing)?;
+        real.extend(rest.iter().rev());
+        let dir = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        if real.starts_with(&dir) && real != dir {
+            Ok(real)
+        } else {
+            Err(outside())
+        }
+    }
+
+    /// Resolves what a user typed to a request path: an id (`20261121-163000-auth-review`), a
+    /// unique name suffix (`auth-review`), `session/turn` (`auth/3` or `auth/003`), or a path to
+    /// a `.req.md` / `.res.md` file.
+    pub fn locate(&self, reference: &str) -> Result<PathBuf> {
+        let as_path = Path::new(reference);
+        if let Some(kind) = FileKind::of_path(as_path) {
+            let path = self.contain(as_path)?;
+            let req = match kind {
+                FileKind::Request => path,
+                FileKind::Response => swap_suffix(&path, FileKind::Request),
+            };
+            return if req.exists() {
+                Ok(req)
+            } else {
+                Err(Error::NotFound {
+                    what: "request",
+                    path: req,
+                })
+            };
+        }
+        let no_match = || Error::NoMatch {
+            reference: reference.to_owned(),
+            relay_dir: self.dir.clone(),
+        };
+        if let Some((session, turn)) = reference.split_once('/') {
+            if !is_slug(session) || !is_turn_stem(turn) {
+                return Err(no_match());
+            }
+            let n: u64 = turn.parse().map_err(|_| no_match())?;
+            let dir = self.session_dir(session);
+            let turns = crate::store::session_turns(&dir)?;
+            return turns
+                .into_iter()
+                .find(|t| t.number == n && t.request)
+                .map(|t| dir.join(format!("{}.req.md", t.stem)))
+                .ok_or_else(no_match);
+        }
+        if !is_token(reference) {
+            return Err(no_match());
+        }
+        let exact = self.dir.join(format!("{reference}.req.md"));
+        if exact.exists() {
+            return Ok(exact);
+        }
+        if self.session_dir(reference).is_dir() && is_slug(reference) {
+            return Err(Error::InvalidInput {
+                field: "exchange",
+                message: format!(
+                    "`{reference}` is a session; name one turn, e.g. `{reference}/1`, or run `relay list --session {reference}`"
+                ),
+            });
+        }
+        // A name given without its timestamp: `auth-review` for `20261121-163000-auth-review`.
+        let suffix = format!("-{reference}.req.md");
+        let mut hits: Vec<String> = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(&suffix))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        hits.sort();
+        match hits.len() {
+            0 => Err(no_match()),
+            1 => Ok(self.dir.join(&hits[0])),
+            _ => Err(Error::Ambiguous {
+                reference: reference.to_owned(),
+                candidates: hits
+                    .iter()
+                    .map(|h| h.trim_end_matches(".req.md").to_owned())
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// `x.req.md` <-> `x.res.md`: the reply path is derived from the request path, never stored.
+pub fn swap_suffix(path: &Path, to: FileKind) -> PathBuf {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".req.md")
+        .or_else(|| name.strip_suffix(".res.md"))
+        .unwrap_or(name);
+    path.with_file_name(format!("{stem}{}", to.suffix()))
+}
+
+/// The reply path of a request path.
+pub fn reply_path(request: &Path) -> PathBuf {
+    swap_suffix(request, FileKind::Response)
+}

@@ -1,0 +1,766 @@
+//! Requests and responses: the typed view of a protocol file, how to read one (collecting every
+//! problem with its line) and how to write one.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Diagnostic, InvalidFile, Severity};
+use crate::fields::{check_slug, check_token, shown};
+use crate::frontmatter::{self, Frontmatter, SplitError, scalar, strip_eol};
+
+/// The protocol version relay writes.
+pub const VERSION: u32 = 6;
+/// The oldest protocol version relay reads (the published bash relay v4).
+pub const MIN_VERSION: u32 = 4;
+/// The largest body relay writes or reads: 16 MiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The largest protocol file relay reads: a maximal body plus room for frontmatter and footer.
+pub const MAX_FILE_BYTES: usize = MAX_BODY_BYTES + 1024 * 1024;
+/// The placeholder in the reply template (kept from v4, which peers already know).
+pub const RESPONSE_PLACEHOLDER: &str = "{your response}";
+
+/// `status` of a reply: did the peer do the task?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The task was carried out (its checks may still have failed: see [`Verify`]).
+    Done,
+    /// The peer could not carry out the task; the body says why.
+    Error,
+}
+
+/// `verify` of a reply: did the checks the task names pass?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// The checks ran and passed.
+    Pass,
+    /// The checks ran and failed.
+    Fail,
+    /// No checks were named, or they could not be run (the body says why).
+    Skip,
+}
+
+impl Status {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl Verify {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verify::Pass => "pass",
+            Verify::Fail => "fail",
+            Verify::Skip => "skip",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "done" => Ok(Status::Done),
+            "error" => Ok(Status::Error),
+            _ => Err(format!("must be `done` or `error`, got {}", shown(s))),
+        }
+    }
+}
+
+impl std::str::FromStr for Verify {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pass" => Ok(Verify::Pass),
+            "fail" => Ok(Verify::Fail),
+            "skip" => Ok(Verify::Skip),
+            _ => Err(format!(
+                "must be `pass`, `fail` or `skip`, got {}",
+                shown(s)
+            )),
+        }
+    }
+}
+
+/// The footer of a request: where to reply, and what to read first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Footer {
+    /// The `Reply:` path, as written (absolute since v6; relative `.relay/...` in v4).
+    pub reply: String,
+    /// Earlier session turn files the peer must read first, in order (v6 `Context:` list).
+    pub context: Vec<String>,
+}
+
+/// A request: `<id>.req.md`, or `<session>/<turn>.req.md`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Request {
+    /// Protocol version (`relay:`).
+    pub version: u32,
+    /// Request id; equals the file name stem (`<id>.req.md`; the turn number in a session).
+    pub id: String,
+    /// The calling agent.
+    pub from: String,
+    /// The peer agent asked to do the task.
+    pub to: String,
+    /// The session this turn belongs to (v6; v4 session files leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// What kind of exchange this is (`task`, `review`, `question`, ...; v6, optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Reasoning effort hint (later v4; optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    /// When the request was written, UTC (v6, optional on read).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub created: Option<OffsetDateTime>,
+    /// The task, in natural language, without the footer.
+    pub body: String,
+    /// Where and how to reply (required in a valid request).
+    pub footer: Option<Footer>,
+}
+
+/// A response: `<id>.res.md`, or `<session>/<turn>.res.md`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Response {
+    /// Protocol version (`relay:`).
+    pub version: u32,
+    /// The id of the request this answers.
+    pub re: String,
+    /// The responding agent (the request's `to`).
+    pub from: String,
+    /// The agent the reply goes back to (the request's `from`).
+    pub to: String,
+    /// Did the peer do the task?
+    pub status: Status,
+    /// Did the task's checks pass?
+    pub verify: Verify,
+    /// The session of the turn (optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// When the reply was written, UTC (optional).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub created: Option<OffsetDateTime>,
+    /// Free markdown: findings, changes, evidence.
+    pub body: String,
+}
+
+/// Which side of an exchange a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// `*.req.md`
+    Request,
+    /// `*.res.md`
+    Response,
+}
+
+impl FileKind {
+    /// From the file name: `*.req.md` or `*.res.md`.
+    pub fn of_path(path: &Path) -> Option<FileKind> {
+        let name = path.file_name()?.to_str()?;
+        if name.ends_with(".req.md") {
+            Some(FileKind::Request)
+        } else if name.ends_with(".res.md") {
+            Some(FileKind::Response)
+        } else {
+            None
+        }
+    }
+
+    /// The file-name suffix.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            FileKind::Request => ".req.md",
+            FileKind::Response => ".res.md",
+        }
+    }
+}
+
+/// A parsed protocol file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+/// The outcome of reading one file: what could be read, and every problem found.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// Request or response, when it could be told.
+    pub kind: Option<FileKind>,
+    /// The message, when every required field could be read (it may still carry errors).
+    pub message: Option<Message>,
+    /// Problems, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    /// Does any diagnostic have error severity?
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The message if the file is valid, else every problem.
+    pub fn into_result(self) -> Result<Message, InvalidFile> {
+        match self.message {
+            Some(m) if !self.has_errors() => Ok(m),
+            _ => Err(InvalidFile {
+                diagnostics: self.diagnostics,
+            }),
+        }
+    }
+}
+
+/// How much of a file to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Frontmatter only (listing thousands of exchanges).
+    Header,
+    /// Everything: frontmatter, body, footer.
+    Full,
+}
+
+/// Reads a protocol file's text. `path` names the file in diagnostics and decides, by its
+/// suffix, whether a request or a response is expected; the file stem must equal the id.
+pub fn parse(path: &Path, text: &str) -> Parsed {
+    parse_at(path, text, Depth::Full)
+}
+
+pub(crate) fn parse_at(path: &Path, text: &str, depth: Depth) -> Parsed {
+    let mut diags = Vec::new();
+    let mut kind = FileKind::of_path(path);
+    let split = match frontmatter::split(text) {
+        Ok(s) => s,
+        Err(e) => {
+            let (line, msg) = match e {
+                SplitError::MissingOpen => {
+                    (1, "the file must start with a line that is exactly `---`")
+                }
+                SplitError::MissingClose => (
+                    1,
+                    "no closing `---` line: the frontmatter opened on line 1 never ends",
+                ),
+            };
+            diags.push(Diagnostic::error(path, line, "frontmatter", msg));
+            return Parsed {
+                kind,
+                message: None,
+                diagnostics: diags,
+            };
+        }
+    };
+    let fm = frontmatter::parse(path, split.yaml, &mut diags);
+    if kind.is_none() {
+        kind = if fm.has("re") {
+            Some(FileKind::Response)
+        } else if fm.has("id") {
+            Some(FileKind::Request)
+        } else {
+            None
+        };
+    }
+    let mut cx = Cx {
+        path,
+        fm: &fm,
+        diags: &mut diags,
+    };
+    let message = match kind {
+        None => {
+            cx.error(
+                1,
+                "file",
+                "cannot tell a request from a response: name it *.req.md or *.res.md",
+            );
+            None
+        }
+        Some(FileKind::Request) => cx
+            .request(split.body, split.close_line, depth)
+            .map(Message::Request),
+        Some(FileKind::Response) => cx.response(split.body, depth).map(Message::Response),
+    };
+    diags.sort_by_key(|d| d.line);
+    Parsed {
+        kind,
+        message,
+        diagnostics: diags,
+    }
+}
+
+/// Field checks for one file.
+struct Cx<'a> {
+    path: &'a Path,
+    fm: &'a Frontmatter,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    fn error(&mut self, line: usize, field: &str, msg: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(self.path, line, field, msg));
+    }
+
+    fn field_error(&mut self, field: &str, msg: impl Into<String>) {
+        let line = self.fm.line_of(field);
+        self.error(line, field, msg);
+    }
+
+    /// A required field: present, not null, and passing `check`.
+    fn required(
+        &mut self,
+        field: &str,
+        value: Option<&String>,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        match value {
+            None if self.fm.has(field) => {
+                self.field_error(field, "is empty or null; it needs a value")
+            }
+            None => self.error(1, field, "required field is missing"),
+            Some(v) => match check(v) {
+                Ok(()) => return Some(v.clone()),
+                Err(msg) => self.field_error(field, msg),
+            },
+        }
+        None
+    }
+
+    /// An optional field: absent is fine, present must pass `check`.
+    fn optional(
+        &mut self,
+        field: &str,
+        value: Option<&String>,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let v = value?;
+        match check(v) {
+            Ok(()) => Some(v.clone()),
+            Err(msg) => {
+                self.field_error(field, msg);
+                None
+            }
+        }
+    }
+
+    fn version(&mut self) -> Option<u32> {
+        let raw = self.required("relay", self.fm.fields.relay.as_ref(), |_| Ok(()))?;
+        let Ok(v) = raw.parse::<u32>() else {
+            self.field_error(
+                "relay",
+                format!(
+                    "must be a protocol version number like `{VERSION}`, got {}",
+                    shown(&raw)
+                ),
+            );
+            return None;
+        };
+        if v < MIN_VERSION {
+            self.field_error(
+                "relay",
+                format!(
+                    "protocol version {v} is not supported (relay reads {MIN_VERSION} to {VERSION})"
+                ),
+            );
+            return None;
+        }
+        if v > VERSION {
+            let line = self.fm.line_of("relay");
+            self.diags.push(Diagnostic::warning(
+                self.path,
+                line,
+                "relay",
+                format!("protocol version {v} is newer than this relay ({VERSION}); fields it does not know are ignored"),
+            ));
+        }
+        Some(v)
+    }
+
+    fn created(&mut self) -> Option<OffsetDateTime> {
+        let raw = self.fm.fields.created.as_ref()?;
+        match OffsetDateTime::parse(raw, &Rfc3339) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.field_error(
+                    "created",
+                    format!(
+                        "must be an RFC 3339 time like `2026-11-21T16:30:00Z`, got {}",
+                        shown(raw)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The id (or `re`) must name the file: `<id>.req.md` / `<id>.res.md`.
+    fn matches_file_name(&mut self, field: &str, id: &str) {
+        let Some(kind) = FileKind::of_path(self.path) else {
+            return;
+        };
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let stem = &name[..name.len() - kind.suffix().len()];
+        if stem != id {
+            self.field_error(
+                field,
+                format!(
+                    "is {} but the file is named {}{}: they must match",
+                    shown(id),
+                    shown(stem),
+                    kind.suffix()
+                ),
+            );
+        }
+    }
+
+    /// A `session:` field must name the directory the turn is in.
+    fn matches_session_dir(&mut self, session: Option<&str>) {
+        let Some(session) = session else { return };
+        let dir = self
+            .path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
+        if FileKind::of_path(self.path).is_some() && dir != Some(session) {
+            self.field_error(
+                "session",
+                format!(
+                    "is {} but the file is not in a directory of that name",
+                    shown(session)
+                ),
+            );
+        }
+    }
+
+    fn request(&mut self, body: &str, close_line: usize, depth: Depth) -> Option<Request> {
+        let f = &self.fm.fields;
+        let version = self.version();
+        let id = self.required("id", f.id.as_ref(), check_token);
+        let from = self.required("from", f.from.as_ref(), check_token);
+        let to = self.required("to", f.to.as_ref(), check_token);
+        let session = self.optional("session", f.session.as_ref(), check_slug);
+        let kind = self.optional("kind", f.kind.as_ref(), check_slug);
+        let effort = self.optional("effort", f.effort.as_ref(), check_slug);
+        let created = self.created();
+        if let Some(id) = &id {
+            self.matches_file_name("id", id);
+        }
+        self.matches_session_dir(session.as_deref());
+        let (task, footer) = if depth == Depth::Full {
+            self.request_body(body, close_line, id.as_deref())
+        } else {
+            (String::new(), None)
+        };
+        Some(Request {
+            version: version?,
+            id: id?,
+            from: from?,
+            to: to?,
+            session,
+            kind,
+            effort,
+            created,
+            body: task,
+            footer,
+        })
+    }
+
+    fn request_body(
+        &mut self,
+        body: &str,
+        close_line: usize,
+        id: Option<&str>,
+    ) -> (String, Option<Footer>) {
+        let body = strip_leading_blank_line(body);
+        let Some((fence, fence_line)) = find_footer(body) else {
+            self.error(close_line + 1, "footer", "no footer: the request must end with a `---` line and `Reply: <path>` telling the peer where to write the reply");
+            return (body.to_owned(), None);
+        };
+        let task = strip_trailing_blank_line(&body[..fence]);
+        if task.trim().is_empty() {
+            self.error(
+                close_line + 1,
+                "body",
+                "the request has no task: the body is empty",
+            );
+        }
+        let footer = parse_footer(&body[fence..]);
+        // The peer writes where the footer says; relay reads the path derived from the request
+        // path. They must agree, or the reply is lost.
+        let name = Path::new(footer.reply.trim())
+            .file_name()
+            .and_then(|n| n.to_str());
+        let want = id.map(|id| format!("{id}.res.md"));
+        if let Some(want) = want {
+            if name != Some(want.as_str()) {
+                let line = close_line + 1 + fence_line + 1;
+                self.error(
+                    line,
+                    "footer",
+                    format!(
+                        "`Reply:` points at {}, but the reply to this request is {}",
+                        shown(&footer.reply),
+                        shown(&want)
+                    ),
+                );
+            }
+        }
+        (task.to_owned(), Some(footer))
+    }
+
+    fn response(&mut self, body: &str, depth: Depth) -> Option<Response> {
+        let f = &self.fm.fields;
+        let version = self.version();
+        let re = self.required("re", f.re.as_ref(), check_token);
+        let from = self.required("from", f.from.as_ref(), check_token);
+        let to = self.required("to", f.to.as_ref(), check_token);
+        let status = self.required("status", f.status.as_ref(), |s| {
+            s.parse::<Status>().map(drop)
+        });
+        let verify = self.required("verify", f.verify.as_ref(), |s| {
+            s.parse::<Verify>().map(drop)
+        });
+        let session = self.optional("session", f.session.as_ref(), check_slug);
+        let created = self.created();
+        if let Some(re) = &re {
+            self.matches_file_name("re", re);
+        }
+        self.matches_session_dir(session.as_deref());
+        let body = strip_leading_blank_line(body);
+        if depth == Depth::Full && body.trim().is_empty() {
+            let line = self.fm.keys.last().map_or(1, |k| k.1) + 2;
+            self.diags.push(Diagnostic::warning(
+                self.path,
+                line,
+                "body",
+                "the reply body is empty",
+            ));
+        }
+        Some(Response {
+            version: version?,
+            re: re?,
+            from: from?,
+            to: to?,
+            status: status?.parse().ok()?,
+            verify: verify?.parse().ok()?,
+            session,
+            created,
+            body: if depth == Depth::Full {
+                body.to_owned()
+            } else {
+                String::new()
+            },
+        })
+    }
+}
+
+fn strip_leading_blank_line(s: &str) -> &str {
+    s.strip_prefix("\r\n")
+        .or_else(|| s.strip_prefix('\n'))
+        .unwrap_or(s)
+}
+
+fn strip_trailing_blank_line(s: &str) -> &str {
+    if s.ends_with("\n\r\n") {
+        &s[..s.len() - 2]
+    } else if s.ends_with("\n\n") {
+        &s[..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+/// The byte offset and 0-based line index of the footer fence: the last line that is exactly
+/// `---` followed by a `Reply:` line. The last one wins, so a body that quotes another request
+/// cannot take over the footer.
+fn find_footer(body: &str) -> Option<(usize, usize)> {
+    let mut found = None;
+    let mut at = 0;
+    let mut lines = body.split_inclusive('\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        if strip_eol(line) == "---"
+            && lines
+                .peek()
+                .is_some_and(|(_, next)| next.starts_with("Reply:"))
+        {
+            found = Some((at, i));
+        }
+        at += line.len();
+    }
+    found
+}
+
+fn parse_footer(footer: &str) -> Footer {
+    let mut out = Footer::default();
+    let mut in_context = false;
+    for line in footer.split_inclusive('\n').skip(1).map(strip_eol) {
+        if let Some(reply) = line.strip_prefix("Reply:") {
+            out.reply = reply.trim().to_owned();
+            in_context = false;
+        } else if line.starts_with("Context:") {
+            in_context = true;
+        } else if in_context && line.starts_with("  ") {
+            out.context.push(line.trim().to_owned());
+        } else {
+            in_context = false;
+        }
+    }
+    out
+}
+
+/// Ensures text ends with a line break (files are text; a body without one gets one).
+fn push_text(out: &mut String, text: &str) {
+    out.push_str(text);
+    if !text.is_empty() && !text.ends_with('\n') {
+        out.push('\n');
+    }
+}
+
+fn push_field(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{key}: {}", scalar(value));
+}
+
+fn push_time(out: &mut String, key: &str, t: Option<OffsetDateTime>) {
+    if let Some(t) = t.and_then(|t| t.format(&Rfc3339).ok()) {
+        push_field(out, key, &t);
+    }
+}
+
+/// The verify rule, stated in every request so the peer need not know relay's skill.
+pub const VERIFY_RULE: &str = "Verify: pass = you ran the checks the task asks for and they passed; fail = they ran and failed; skip = the task names no check or you could not run it (say why in the body).";
+
+impl Request {
+    /// The file text relay writes for this request (frontmatter, body, footer).
+    ///
+    /// `footer` must be set: a request without one does not tell the peer where to reply.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.body.len() + 1024);
+        out.push_str("---\n");
+        let _ = writeln!(out, "relay: {}", self.version);
+        push_field(&mut out, "id", &self.id);
+        push_field(&mut out, "from", &self.from);
+        push_field(&mut out, "to", &self.to);
+        for (key, value) in [
+            ("session", &self.session),
+            ("kind", &self.kind),
+            ("effort", &self.effort),
+        ] {
+            if let Some(v) = value {
+                push_field(&mut out, key, v);
+            }
+        }
+        push_time(&mut out, "created", self.created);
+        out.push_str("---\n\n");
+        push_text(&mut out, &self.body);
+        let footer = self.footer.clone().unwrap_or_default();
+        out.push_str("\n---\n");
+        let _ = writeln!(out, "Reply: {}", footer.reply);
+        out.push_str("Write your whole reply to exactly that file, in the format below; relay reads only that file, and your final message may be discarded.\n");
+        if !footer.context.is_empty() {
+            out.push_str("Context: read these earlier turns of the session first, in order:\n");
+            for file in &footer.context {
+                let _ = writeln!(out, "  {file}");
+            }
+        }
+        out.push_str(VERIFY_RULE);
+        out.push_str("\nFormat:\n  ---\n");
+        let _ = writeln!(out, "  relay: {}", self.version);
+        let _ = writeln!(out, "  re: {}", scalar(&self.id));
+        let _ = writeln!(out, "  from: {}", scalar(&self.to));
+        let _ = writeln!(out, "  to: {}", scalar(&self.from));
+        out.push_str("  status: done | error\n  verify: pass | fail | skip\n  ---\n  ");
+        out.push_str(RESPONSE_PLACEHOLDER);
+        out.push('\n');
+        out
+    }
+}
+
+impl Response {
+    /// The file text relay writes for this response.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.body.len() + 256);
+        out.push_str("---\n");
+        let _ = writeln!(out, "relay: {}", self.version);
+        push_field(&mut out, "re", &self.re);
+        push_field(&mut out, "from", &self.from);
+        push_field(&mut out, "to", &self.to);
+        push_field(&mut out, "status", self.status.as_str());
+        push_field(&mut out, "verify", self.verify.as_str());
+        if let Some(s) = &self.session {
+            push_field(&mut out, "session", s);
+        }
+        push_time(&mut out, "created", self.created);
+        out.push_str("---\n\n");
+        push_text(&mut out, &self.body);
+        out
+    }
+}
+
+/// Checks a body before relay writes it: not empty, not too large, no NUL.
+pub fn check_body(body: &str) -> Result<(), String> {
+    if body.trim().is_empty() {
+        return Err("is empty: say what the peer should do".into());
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(format!(
+            "is {} bytes; the limit is {MAX_BODY_BYTES} bytes (16 MiB): put large material in a file and refer to it",
+            body.len()
+        ));
+    }
+    if body.contains('\0') {
+        return Err("contains a NUL byte; bodies are text".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_is_the_last_fence_followed_by_reply() {
+        let body = "task\n---\nReply: fake\n\n---\nReply: real\nFormat:\n";
+        let (at, line) = find_footer(body).unwrap();
+        assert_eq!(&body[at..at + 16], "---\nReply: real\n");
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn footer_context_list() {
+        let f = parse_footer(
+            "---\nReply: /r/.relay/s/003.res.md\nWrite...\nContext: read:\n  /a/001.req.md\n  /a/001.res.md\nVerify: x\nFormat:\n  ---\n",
+        );
+        assert_eq!(f.reply, "/r/.relay/s/003.res.md");
+        assert_eq!(f.context, ["/a/001.req.md", "/a/001.res.md"]);
+    }
+}
+
+/// The byte offset just past the frontmatter's closing fence, if the text has one.
+pub(crate) fn header_end(text: &str) -> Option<usize> {
+    frontmatter::split(text)
+        .ok()
+        .map(|s| text.len() - s.body.len())
+}

@@ -1,0 +1,719 @@
+//! Writing and finding exchanges: exclusive request creation, session turns numbered under a
+//! lock, replies that never silently overwrite, atomic writes, and the scan behind `relay list`.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::error::{Error, InvalidFile, IoResultExt, Result};
+use crate::fields::{check_slug, check_token, is_slug, is_turn_stem};
+use crate::layout::{RelayDir, reply_path};
+use crate::message::{
+    self, Depth, FileKind, Footer, MAX_FILE_BYTES, Message, Request, Response, Status, VERSION,
+    Verify, check_body,
+};
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename), failing
+/// with [`Error::AlreadyExists`] if `path` exists: a reader sees no file or the whole file, and
+/// no request or reply is ever overwritten by accident.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_in(path, bytes)?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::AlreadyExists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                source: e.error,
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically, replacing any existing file (state files, `--force`).
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_in(path, bytes)?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn temp_in(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // Dot-prefixed so a crash leaves nothing `relay list` would mistake for an exchange.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .at(dir)?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    tmp.as_file().sync_data().at(tmp.path())?;
+    Ok(tmp)
+}
+
+/// Where a new request goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A one-shot exchange; the id is `<UTC yyyymmdd-hhmmss>-<name>`.
+    Name(String),
+    /// The next turn of a session.
+    Session(String),
+}
+
+/// What the caller wants to ask.
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    /// The calling agent (a slug).
+    pub from: String,
+    /// The peer (a slug).
+    pub to: String,
+    /// One-shot name or session.
+    pub target: Target,
+    /// Optional exchange kind (a slug: `task`, `review`, `question`, ...).
+    pub kind: Option<String>,
+    /// Optional reasoning-effort hint (a slug).
+    pub effort: Option<String>,
+    /// The task.
+    pub body: String,
+}
+
+/// A request relay wrote.
+#[derive(Clone, Debug)]
+pub struct Created {
+    /// The request as written.
+    pub request: Request,
+    /// Its file.
+    pub path: PathBuf,
+    /// Where the reply must be written.
+    pub reply: PathBuf,
+}
+
+fn invalid_input(field: &'static str) -> impl FnOnce(String) -> Error {
+    move |message| Error::InvalidInput { field, message }
+}
+
+/// Writes a new request. Nothing is overwritten: a one-shot id taken in the same second gets a
+/// `-2`, `-3`, ... suffix; a session turn is max+1 under the session's lock.
+pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -> Result<Created> {
+    check_slug(&new.from).map_err(invalid_input("from"))?;
+    check_slug(&new.to).map_err(invalid_input("to"))?;
+    if let Some(kind) = &new.kind {
+        check_slug(kind).map_err(invalid_input("kind"))?;
+    }
+    if let Some(effort) = &new.effort {
+        check_slug(effort).map_err(invalid_input("effort"))?;
+    }
+    check_body(&new.body).map_err(invalid_input("body"))?;
+    let now = now
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
+    let mut request = Request {
+        version: VERSION,
+        id: String::new(),
+        from: new.from.clone(),
+        to: new.to.clone(),
+        session: None,
+        kind: new.kind.clone(),
+        effort: new.effort.clone(),
+        created: Some(now),
+        body: new.body.clone(),
+        footer: None,
+    };
+    relay.ensure()?;
+    match &new.target {
+        Target::Name(name) => {
+            check_slug(name).map_err(invalid_input("name"))?;
+            create_one_shot(relay, request, name, now)
+        }
+        Target::Session(session) => {
+            check_slug(session).map_err(invalid_input("session"))?;
+            request.session = Some(session.clone());
+            create_turn(relay, request, session)
+        }
+    }
+}
+
+fn create_one_shot(
+    relay: &RelayDir,
+    mut request: Request,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<Created> {
+    let stamp = now
+        .format(format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .expect("a UTC date formats");
+    for n in 1..=10_000u32 {
+        let id = if n == 1 {
+            format!("{stamp}-{name}")
+        } else {
+            format!("{stamp}-{name}-{n}")
+        };
+        let path = relay.path().join(format!("{id}.req.md"));
+        let reply = reply_path(&path);
+        // A stale reply under this id would be read as the answer to the new request.
+        if reply.exists() {
+            continue;
+        }
+        request.id = id;
+        request.footer = Some(Footer {
+            reply: reply.display().to_string(),
+            context: Vec::new(),
+        });
+        match write_new(&path, request.render().as_bytes()) {
+            Ok(()) => {
+                return Ok(Created {
+                    request,
+                    path,
+                    reply,
+                });
+            }
+            Err(Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::AlreadyExists {
+        path: relay.path().join(format!("{stamp}-{name}.req.md")),
+    })
+}
+
+fn create_turn(relay: &RelayDir, mut request: Request, session: &str) -> Result<Created> {
+    let dir = relay.session_dir(session);
+    match fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir,
+                source: e,
+            });
+        }
+    }
+    // A session directory that is a symlink out of .relay/ is refused, not followed.
+    let dir = relay.contain(&dir)?;
+    let lock_path = dir.join(".lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .at(&lock_path)?;
+    lock.lock().at(&lock_path)?;
+    let turns = session_turns(&dir)?;
+    let next = turns.last().map_or(1, |t| t.number + 1);
+    // Keep the width the session already uses (v4 wrote `01`), at least 3 for new sessions, so
+    // `ls` order matches turn order up to 999 turns; the footer's explicit list is normative.
+    let width = turns.iter().map(|t| t.stem.len()).max().unwrap_or(3);
+    let mut context = Vec::new();
+    for t in &turns {
+        for (present, kind) in [
+            (t.request, FileKind::Request),
+            (t.response, FileKind::Response),
+        ] {
+            if present {
+                context.push(
+                    dir.join(format!("{}{}", t.stem, kind.suffix()))
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    for number in next..next + 1000 {
+        let stem = format!("{number:0width$}");
+        let path = dir.join(format!("{stem}.req.md"));
+        let reply = reply_path(&path);
+        if reply.exists() {
+            continue;
+        }
+        request.id = stem;
+        request.footer = Some(Footer {
+            reply: reply.display().to_string(),
+            context: context.clone(),
+        });
+        match write_new(&path, request.render().as_bytes()) {
+            Ok(()) => {
+                return Ok(Created {
+                    request,
+                    path,
+                    reply,
+                });
+            }
+            Err(Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::AlreadyExists { path: dir })
+    // The lock is released when `lock` drops.
+}
+
+/// One turn of a session directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// The turn number.
+    pub number: u64,
+    /// The file stem as written (`01`, `003`).
+    pub stem: String,
+    /// `<stem>.req.md` exists.
+    pub request: bool,
+    /// `<stem>.res.md` exists.
+    pub response: bool,
+}
+
+/// The turns in a session directory, in numeric order (an empty list if it does not exist).
+pub fn session_turns(dir: &Path) -> Result<Vec<Turn>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    let mut turns: Vec<Turn> = Vec::new();
+    for entry in rd {
+        let entry = entry.at(dir)?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some(kind) = FileKind::of_path(Path::new(&name)) else {
+            continue;
+        };
+        let stem = &name[..name.len() - kind.suffix().len()];
+        if !is_turn_stem(stem) {
+            continue;
+        }
+        let number: u64 = stem.parse().expect("digits");
+        let turn = match turns.iter_mut().find(|t| t.stem == stem) {
+            Some(t) => t,
+            None => {
+                turns.push(Turn {
+                    number,
+                    stem: stem.to_owned(),
+                    request: false,
+                    response: false,
+                });
+                turns.last_mut().expect("just pushed")
+            }
+        };
+        match kind {
+            FileKind::Request => turn.request = true,
+            FileKind::Response => turn.response = true,
+        }
+    }
+    turns.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.stem.cmp(&b.stem)));
+    Ok(turns)
+}
+
+/// A reply to write.
+#[derive(Clone, Debug)]
+pub struct NewResponse {
+    /// The request id the caller says this answers; checked against the request if given.
+    pub re: Option<String>,
+    /// The responder; must be the request's `to` if given (defaults to it).
+    pub from: Option<String>,
+    /// The original caller; must be the request's `from` if given (defaults to it).
+    pub to: Option<String>,
+    /// Did the task get done?
+    pub status: Status,
+    /// Did its checks pass?
+    pub verify: Verify,
+    /// The reply body.
+    pub body: String,
+}
+
+/// Reads a request file that relay is about to act on; it must exist and its frontmatter must
+/// be valid (a reply needs its id and both agents).
+pub fn read_request(path: &Path) -> Result<Request> {
+    let text = read_text(path, FileKind::Request)?;
+    let parsed = message::parse(path, &text);
+    match parsed.message {
+        Some(Message::Request(r))
+            if !parsed.diagnostics.iter().any(|d| {
+                d.severity == crate::Severity::Error && d.field != "footer" && d.field != "body"
+            }) =>
+        {
+            Ok(r)
+        }
+        _ => Err(Error::Invalid(InvalidFile {
+            diagnostics: parsed.diagnostics,
+        })),
+    }
+}
+
+/// Reads a whole protocol file as text, with the size limit and a UTF-8 check that name the
+/// line of the first bad byte.
+pub fn read_text(path: &Path, what: FileKind) -> Result<String> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let what = match what {
+                FileKind::Request => "request",
+                FileKind::Response => "reply",
+            };
+            return Err(Error::NotFound {
+                what,
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    decode(path, bytes).map_err(|d| {
+        Error::Invalid(InvalidFile {
+            diagnostics: vec![d],
+        })
+    })
+}
+
+/// Bytes to text, or the diagnostic saying why not.
+pub(crate) fn decode(
+    path: &Path,
+    bytes: Vec<u8>,
+) -> std::result::Result<String, crate::Diagnostic> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(crate::Diagnostic::error(
+            path,
+            1,
+            "file",
+            format!("is {} bytes; the limit is {MAX_FILE_BYTES}", bytes.len()),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        crate::Diagnostic::error(
+            path,
+            line,
+            "file",
+            format!("is not valid UTF-8 (byte {at})"),
+        )
+    })
+}
+
+/// Writes the reply to the request at `request_path` (which must be inside `.relay/`).
+/// Refuses when the request is missing, the id or direction does not match, or a reply exists
+/// (unless `force`).
+pub fn write_response(
+    relay: &RelayDir,
+    request_path: &Path,
+    new: &NewResponse,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<(Response, PathBuf)> {
+    let request_path = relay.contain(request_path)?;
+    let request = read_request(&request_path)?;
+    let mismatch = |message: String| Error::Mismatch {
+        path: request_path.clone(),
+        message,
+    };
+    if let Some(re) = &new.re {
+        check_token(re).map_err(invalid_input("re"))?;
+        if *re != request.id {
+            return Err(mismatch(format!("its id is `{}`, not `{re}`", request.id)));
+        }
+    }
+    for (field, given, want) in [
+        ("from", &new.from, &request.to),
+        ("to", &new.to, &request.from),
+    ] {
+        if let Some(given) = given {
+            check_slug(given).map_err(invalid_input(field))?;
+            if given != want {
+                return Err(mismatch(format!(
+                    "the request goes from `{}` to `{}`, so the reply's {field} must be `{want}`, not `{given}`",
+                    request.from, request.to
+                )));
+            }
+        }
+    }
+    check_body(&new.body).map_err(invalid_input("body"))?;
+    let session = request.session.clone().or_else(|| {
+        let parent = request_path.parent()?;
+        (parent != relay.path())
+            .then(|| parent.file_name()?.to_str().map(str::to_owned))
+            .flatten()
+            .filter(|s| is_slug(s))
+    });
+    let response = Response {
+        version: VERSION,
+        re: request.id.clone(),
+        from: request.to.clone(),
+        to: request.from.clone(),
+        status: new.status,
+        verify: new.verify,
+        session,
+        created: Some(
+            now.to_offset(time::UtcOffset::UTC)
+                .replace_nanosecond(0)
+                .expect("0 is valid"),
+        ),
+        body: new.body.clone(),
+    };
+    let path = reply_path(&request_path);
+    let text = response.render();
+    if force {
+        write_replace(&path, text.as_bytes())?;
+    } else {
+        write_new(&path, text.as_bytes())?;
+    }
+    Ok((response, path))
+}
+
+/// What `relay list` shows of a reply.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum ReplyState {
+    /// No reply file yet.
+    Pending,
+    /// A valid reply.
+    Answered {
+        /// Its status.
+        status: Status,
+        /// Its verify.
+        verify: Verify,
+    },
+    /// A reply file that does not parse.
+    Invalid {
+        /// The first problem.
+        problem: String,
+    },
+}
+
+/// One exchange, as `relay list` sees it (frontmatter only).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Exchange {
+    /// `id` for one-shots, `session/turn` for session turns.
+    pub reference: String,
+    /// The request id (or the file stem, if the request is missing or unreadable).
+    pub id: String,
+    /// The session, for a turn.
+    pub session: Option<String>,
+    /// The request file (`None` for a reply whose request is gone).
+    pub request: Option<PathBuf>,
+    /// The reply file (it may not exist yet).
+    pub reply: PathBuf,
+    /// The calling agent.
+    pub from: Option<String>,
+    /// The peer.
+    pub to: Option<String>,
+    /// The request's kind (`task` when unset).
+    pub kind: String,
+    /// When the request was written (`created`, else the file's mtime).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    /// The reply's state.
+    pub reply_state: ReplyState,
+    /// The request's first problem, if it does not parse.
+    pub request_problem: Option<String>,
+    #[serde(skip)]
+    sort_turn: u64,
+}
+
+impl Exchange {
+    /// Has a reply file been written?
+    pub fn answered(&self) -> bool {
+        !matches!(self.reply_state, ReplyState::Pending)
+    }
+}
+
+/// Every exchange under `.relay/` (or in one session), oldest first.
+pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
+    let mut out = Vec::new();
+    match session {
+        Some(s) => {
+            let dir = relay.session_dir(s);
+            if !dir.is_dir() {
+                return Err(Error::NotFound {
+                    what: "session",
+                    path: dir,
+                });
+            }
+            scan_session(&dir, s, &mut out)?;
+        }
+        None => {
+            let rd = match fs::read_dir(relay.path()) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: relay.path().to_path_buf(),
+                        source: e,
+                    });
+                }
+            };
+            let mut names: Vec<(String, bool)> = Vec::new();
+            for entry in rd {
+                let entry = entry.at(relay.path())?;
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let is_dir = entry.file_type().at(&entry.path())?.is_dir();
+                names.push((name, is_dir));
+            }
+            for (name, is_dir) in &names {
+                if *is_dir {
+                    if is_slug(name) {
+                        scan_session(&relay.path().join(name), name, &mut out)?;
+                    }
+                    continue;
+                }
+                let Some(kind) = FileKind::of_path(Path::new(name)) else {
+                    continue;
+                };
+                let stem = &name[..name.len() - kind.suffix().len()];
+                // A reply is listed with its request; only an orphan reply is listed alone.
+                if kind == FileKind::Response
+                    && names
+                        .iter()
+                        .any(|(n, _)| n.strip_suffix(".req.md") == Some(stem))
+                {
+                    continue;
+                }
+                out.push(summarize(&relay.path().join(name), kind, stem, None, 0));
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        a.created
+            .cmp(&b.created)
+            .then_with(|| a.session.cmp(&b.session))
+            .then_with(|| a.sort_turn.cmp(&b.sort_turn))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(out)
+}
+
+fn scan_session(dir: &Path, session: &str, out: &mut Vec<Exchange>) -> Result<()> {
+    for t in session_turns(dir)? {
+        let kind = if t.request {
+            FileKind::Request
+        } else {
+            FileKind::Response
+        };
+        let path = dir.join(format!("{}{}", t.stem, kind.suffix()));
+        out.push(summarize(&path, kind, &t.stem, Some(session), t.number));
+    }
+    Ok(())
+}
+
+fn summarize(
+    path: &Path,
+    kind: FileKind,
+    stem: &str,
+    session: Option<&str>,
+    turn: u64,
+) -> Exchange {
+    let reply = reply_path(path);
+    let mut ex = Exchange {
+        reference: session.map_or_else(|| stem.to_owned(), |s| format!("{s}/{stem}")),
+        id: stem.to_owned(),
+        session: session.map(str::to_owned),
+        request: None,
+        reply: reply.clone(),
+        from: None,
+        to: None,
+        kind: "task".to_owned(),
+        created: None,
+        reply_state: ReplyState::Pending,
+        request_problem: None,
+        sort_turn: turn,
+    };
+    let reply_exists = match kind {
+        FileKind::Request => {
+            ex.request = Some(path.to_path_buf());
+            match read_header(path) {
+                Ok(Message::Request(r)) => {
+                    ex.id = r.id;
+                    ex.from = Some(r.from);
+                    ex.to = Some(r.to);
+                    ex.kind = r.kind.unwrap_or(ex.kind);
+                    ex.created = r.created;
+                }
+                Ok(Message::Response(_)) => {
+                    ex.request_problem = Some("a reply stored as a request".into())
+                }
+                Err(e) => ex.request_problem = Some(e.to_string()),
+            }
+            if ex.created.is_none() {
+                ex.created = modified(path);
+            }
+            reply.exists()
+        }
+        FileKind::Response => {
+            ex.request_problem = Some("the request file is missing".into());
+            true
+        }
+    };
+    if reply_exists {
+        ex.reply_state = match read_header(&reply) {
+            Ok(Message::Response(r)) => {
+                if ex.from.is_none() {
+                    (ex.from, ex.to) = (Some(r.to), Some(r.from));
+                    ex.created = r.created.or_else(|| modified(&reply));
+                }
+                ReplyState::Answered {
+                    status: r.status,
+                    verify: r.verify,
+                }
+            }
+            Ok(Message::Request(_)) => ReplyState::Invalid {
+                problem: "a request stored as a reply".into(),
+            },
+            Err(e) => ReplyState::Invalid {
+                problem: e.to_string(),
+            },
+        };
+    }
+    ex
+}
+
+fn modified(path: &Path) -> Option<OffsetDateTime> {
+    let t: SystemTime = fs::metadata(path).ok()?.modified().ok()?;
+    Some(OffsetDateTime::from(t).replace_nanosecond(0).ok()?)
+}
+
+/// Reads only as much of a file as its frontmatter needs (listing must not read 10 MB bodies)
+/// and parses it.
+pub fn read_header(path: &Path) -> Result<Message> {
+    const FIRST: usize = 4096;
+    const MAX_HEADER: u64 = 64 * 1024;
+    let mut file = File::open(path).at(path)?;
+    let mut buf = Vec::with_capacity(FIRST);
+    (&mut file)
+        .take(FIRST as u64)
+        .read_to_end(&mut buf)
+        .at(path)?;
+    let mut text = header_text(&buf);
+    if buf.len() == FIRST && message::header_end(text).is_none() {
+        file.take(MAX_HEADER).read_to_end(&mut buf).at(path)?;
+        text = header_text(&buf);
+    }
+    let cut = message::header_end(text).unwrap_or(text.len());
+    message::parse_at(path, &text[..cut], Depth::Header)
+        .into_result()
+        .map_err(Error::Invalid)
+}
+
+fn header_text(buf: &[u8]) -> &str {
+    match std::str::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).expect("valid prefix"),
+    }
+}
