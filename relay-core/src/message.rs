@@ -334,7 +334,7 @@ impl Cx<'_> {
     ) -> Option<String> {
         match value {
             None if self.fm.has(field) => {
-                self.field_error(field, "is empty or null; it needs a value")
+                self.field_error(field, "is empty or null; it needs a value");
             }
             None => self.error(1, field, "required field is missing"),
             Some(v) => match check(v) {
@@ -470,7 +470,7 @@ impl Cx<'_> {
         }
         self.matches_session_dir(session.as_deref());
         let (task, footer) = if depth == Depth::Full {
-            self.request_body(body, close_line, id.as_deref())
+            self.request_body(body, close_line, id.as_deref(), session.as_deref())
         } else {
             (String::new(), None)
         };
@@ -490,19 +490,26 @@ impl Cx<'_> {
 
     fn request_body(
         &mut self,
-        body: &str,
+        raw_body: &str,
         close_line: usize,
         id: Option<&str>,
+        session: Option<&str>,
     ) -> (String, Option<Footer>) {
-        let body = strip_leading_blank_line(body);
+        let body = strip_leading_blank_line(raw_body);
+        let first_line = close_line + 1 + usize::from(body.len() != raw_body.len());
         let Some((fence, fence_line)) = find_footer(body) else {
-            self.error(close_line + 1, "footer", "no footer: the request must end with a `---` line and `Reply: <path>` telling the peer where to write the reply");
+            self.error(
+                first_line,
+                "footer",
+                "no footer: the request must end with a `---` line and `Reply: <path>` telling \
+                 the peer where to write the reply",
+            );
             return (body.to_owned(), None);
         };
         let task = strip_trailing_blank_line(&body[..fence]);
         if task.trim().is_empty() {
             self.error(
-                close_line + 1,
+                first_line,
                 "body",
                 "the request has no task: the body is empty",
             );
@@ -510,15 +517,22 @@ impl Cx<'_> {
         let footer = parse_footer(&body[fence..]);
         // The peer writes where the footer says; relay reads the path derived from the request
         // path. They must agree, or the reply is lost.
-        let name = Path::new(footer.reply.trim())
-            .file_name()
+        let reply = Path::new(footer.reply.trim());
+        let name = reply.file_name().and_then(|n| n.to_str());
+        let dir = reply
+            .parent()
+            .and_then(Path::file_name)
             .and_then(|n| n.to_str());
-        let want = id.map(|id| format!("{id}.res.md"));
-        if let Some(want) = want {
-            if name != Some(want.as_str()) {
-                let line = close_line + 1 + fence_line + 1;
+        if let Some(id) = id {
+            let want = format!("{id}.res.md");
+            let wrong_dir = session.is_some_and(|s| dir != Some(s));
+            if name != Some(want.as_str()) || wrong_dir {
+                let want = match session {
+                    Some(s) => format!("{s}/{want}"),
+                    None => want,
+                };
                 self.error(
-                    line,
+                    first_line + fence_line + 1,
                     "footer",
                     format!(
                         "`Reply:` points at {}, but the reply to this request is {}",
@@ -736,6 +750,13 @@ pub fn check_body(body: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The byte offset just past the frontmatter's closing fence, if the text has one.
+pub(crate) fn header_end(text: &str) -> Option<usize> {
+    frontmatter::split(text)
+        .ok()
+        .map(|s| text.len() - s.body.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,11 +777,4 @@ mod tests {
         assert_eq!(f.reply, "/r/.relay/s/003.res.md");
         assert_eq!(f.context, ["/a/001.req.md", "/a/001.res.md"]);
     }
-}
-
-/// The byte offset just past the frontmatter's closing fence, if the text has one.
-pub(crate) fn header_end(text: &str) -> Option<usize> {
-    frontmatter::split(text)
-        .ok()
-        .map(|s| text.len() - s.body.len())
 }

@@ -50,10 +50,13 @@ pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
 fn temp_in(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // Dot-prefixed so a crash leaves nothing `relay list` would mistake for an exchange.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .at(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    // tempfile creates 0600; protocol files are ordinary project files that peers (maybe
+    // another user, or a sandbox) must read.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).at(dir)?;
     tmp.write_all(bytes).at(tmp.path())?;
     tmp.as_file().sync_data().at(tmp.path())?;
     Ok(tmp)
@@ -647,7 +650,7 @@ fn summarize(
                     ex.created = r.created;
                 }
                 Ok(Message::Response(_)) => {
-                    ex.request_problem = Some("a reply stored as a request".into())
+                    ex.request_problem = Some("a reply stored as a request".into());
                 }
                 Err(e) => ex.request_problem = Some(e.to_string()),
             }
@@ -686,7 +689,7 @@ fn summarize(
 
 fn modified(path: &Path) -> Option<OffsetDateTime> {
     let t: SystemTime = fs::metadata(path).ok()?.modified().ok()?;
-    Some(OffsetDateTime::from(t).replace_nanosecond(0).ok()?)
+    OffsetDateTime::from(t).replace_nanosecond(0).ok()
 }
 
 /// Reads only as much of a file as its frontmatter needs (listing must not read 10 MB bodies)

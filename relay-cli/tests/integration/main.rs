@@ -1,1 +1,1 @@
-
+//! Integration tests of the `relay` binary.

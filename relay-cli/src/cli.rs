@@ -1,0 +1,87 @@
+//! The command line: global options and the subcommand table.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{completions, list, req, res, show, validate};
+
+const ABOUT: &str =
+    "Hand a task to another coding agent through files and get a verifiable answer back.";
+
+const LONG_ABOUT: &str = "\
+Hand a task to another coding agent through files and get a verifiable answer back.
+
+A request is a markdown file under .relay/ with YAML frontmatter (relay, id, from, to), the
+task in natural language, and a footer telling the peer exactly which file to write. The peer
+answers in the .res.md beside it with `status: done|error` and `verify: pass|fail|skip`.
+Everything stays a plain-file trail you can read, diff and audit.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Ask codex for a review; prints the request path
+  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest to verify.'
+
+  # Continue a multi-turn session (turns 001, 002, ... under .relay/auth-refactor/)
+  relay req --from claude --to codex --session auth-refactor 'Now add tests for the fix.'
+
+  # Answer a request (as the peer)
+  relay res --request auth-review --status done --verify pass 'Found 2 issues: ...'
+
+  # Check files against the protocol, list exchanges, read one
+  relay validate .relay/*.md
+  relay list --json
+  relay show auth-refactor/2
+
+The protocol, exit codes included, is spec/PROTOCOL.md.";
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    after_long_help = exit_codes_help(),
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Project root holding .relay/ (default: the git top-level, else the current directory).
+    #[arg(long, global = true, env = "RELAY_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; each lives in its own file under `commands/`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Req(req::ReqArgs),
+    Res(res::ResArgs),
+    Validate(validate::ValidateArgs),
+    List(list::ListArgs),
+    Show(show::ShowArgs),
+    Completions(completions::CompletionsArgs),
+}
+
+/// `relay --help` ends with examples and the exit-code table from relay-core (one source).
+fn exit_codes_help() -> String {
+    let mut s = String::from(EXAMPLES);
+    s.push_str("\n\nExit codes:\n");
+    for (code, name, meaning) in relay_core::exit::TABLE {
+        s.push_str(&format!("  {code:>3}  {name:<15} {meaning}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,22 @@
+//! `relay completions`: shell completion scripts.
+
+use clap::CommandFactory as _;
+use clap_complete::Shell;
+
+/// Print a shell completion script.
+///
+/// bash: relay completions bash > ~/.local/share/bash-completion/completions/relay
+/// zsh:  relay completions zsh > "${fpath[1]}/_relay"
+/// fish: relay completions fish > ~/.config/fish/completions/relay.fish
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "relay", &mut std::io::stdout());
+    Ok(relay_core::exit::OK)
+}

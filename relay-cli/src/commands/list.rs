@@ -1,0 +1,115 @@
+//! `relay list`: the exchanges under .relay/, oldest first.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use relay_core::{Exchange, ReplyState, exit, scan};
+
+use crate::input;
+use crate::output::{age, age_seconds};
+
+/// List exchanges: id, kind, from->to, status, verify, age.
+///
+/// STATUS is the reply's status, `pending` while no reply exists, `invalid` when the reply does
+/// not parse (see `relay validate`). Reads only frontmatter, so it stays fast with thousands of
+/// exchanges and large bodies.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay list
+  relay list --session auth-refactor
+  relay list --json | jq '.[] | select(.answered | not) | .request'")]
+pub struct ListArgs {
+    /// Only the turns of this session.
+    #[arg(long, value_name = "SLUG")]
+    pub session: Option<String>,
+
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
+    let relay = input::relay_dir(root)?;
+    if let Some(s) = &args.session {
+        relay_core::fields::check_slug(s).map_err(|m| {
+            crate::error::usage(format!("--session {m}"), "session names are slugs")
+        })?;
+    }
+    let exchanges = scan(&relay, args.session.as_deref())?;
+    let now = input::now()?;
+    if args.json {
+        let rows: Vec<_> = exchanges.iter().map(|e| row_json(e, now)).collect();
+        crate::output::json(&rows)?;
+        return Ok(exit::OK);
+    }
+    let rows: Vec<[String; 6]> = exchanges
+        .iter()
+        .map(|e| {
+            let (status, verify) = states(e);
+            let route = format!(
+                "{}->{}",
+                e.from.as_deref().unwrap_or("?"),
+                e.to.as_deref().unwrap_or("?")
+            );
+            [
+                e.reference.clone(),
+                e.kind.clone(),
+                route,
+                status.to_owned(),
+                verify.to_owned(),
+                age(now, e.created),
+            ]
+        })
+        .collect();
+    let header = ["EXCHANGE", "KIND", "FROM->TO", "STATUS", "VERIFY", "AGE"].map(str::to_owned);
+    let mut widths = [0; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+fn states(e: &Exchange) -> (&'static str, &'static str) {
+    match &e.reply_state {
+        ReplyState::Pending => ("pending", "-"),
+        ReplyState::Invalid { .. } => ("invalid", "-"),
+        ReplyState::Answered { status, verify } => (status.as_str(), verify.as_str()),
+    }
+}
+
+fn row_json(e: &Exchange, now: time::OffsetDateTime) -> serde_json::Value {
+    let (status, verify) = match &e.reply_state {
+        ReplyState::Answered { status, verify } => (Some(status.as_str()), Some(verify.as_str())),
+        _ => (None, None),
+    };
+    serde_json::json!({
+        "exchange": e.reference,
+        "id": e.id,
+        "session": e.session,
+        "kind": e.kind,
+        "from": e.from,
+        "to": e.to,
+        "answered": e.answered(),
+        "status": status,
+        "verify": verify,
+        "reply_state": e.reply_state,
+        "request_problem": e.request_problem,
+        "created": e.created.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "age_seconds": age_seconds(now, e.created),
+        "request": e.request,
+        "reply": e.reply,
+    })
+}

@@ -1,0 +1,23 @@
+//! One module per subcommand; `run` dispatches.
+
+pub mod completions;
+pub mod list;
+pub mod req;
+pub mod res;
+pub mod show;
+pub mod validate;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let root = cli.root.as_ref();
+    match cli.command {
+        Command::Req(args) => req::run(root, &args),
+        Command::Res(args) => res::run(root, &args),
+        Command::Validate(args) => validate::run(root, &args),
+        Command::List(args) => list::run(root, &args),
+        Command::Show(args) => show::run(root, &args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}

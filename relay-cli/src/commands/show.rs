@@ -1,0 +1,126 @@
+//! `relay show`: one exchange, parsed.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use relay_core::{
+    Error, FileKind, Message, Request, exit, read_request, reply_path, validate_file,
+};
+use time::format_description::well_known::Rfc3339;
+
+use crate::input;
+use crate::output::age;
+
+/// Show one exchange: the request's fields and task, and the reply's status, verify and body.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay show 20261121-163000-auth-review
+  relay show auth-review            # a name is enough when it is unique
+  relay show auth-refactor/2        # turn 2 of a session
+  relay show .relay/x.res.md --json")]
+pub struct ShowArgs {
+    /// An id, a unique name, session/turn, or the path of a .req.md or .res.md file.
+    #[arg(value_name = "EXCHANGE")]
+    pub exchange: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
+    let relay = input::relay_dir(root)?;
+    let req_path = relay.locate(&args.exchange)?;
+    let request = read_request(&req_path)?;
+    let res_path = reply_path(&req_path);
+    // The reply is validated in full (and against the request); a broken one is shown broken.
+    let reply = match validate_file(&res_path) {
+        Ok(report) => Some(report),
+        Err(Error::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let now = input::now()?;
+    if args.json {
+        let reply_json = reply.as_ref().map(|r| {
+            serde_json::json!({
+                "path": res_path,
+                "valid": r.is_valid(),
+                "diagnostics": r.diagnostics,
+                "response": match &r.message { Some(Message::Response(res)) => serde_json::to_value(res).ok(), _ => None },
+            })
+        });
+        crate::output::json(&serde_json::json!({
+            "request": { "path": req_path, "request": request },
+            "answered": reply.is_some(),
+            "reply": reply_json,
+        }))?;
+        return Ok(exit::OK);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    print_request(&mut out, &req_path, &request, now)?;
+    match &reply {
+        None => writeln!(out, "reply    pending: {}", res_path.display())?,
+        Some(r) => {
+            writeln!(out, "reply    {}", res_path.display())?;
+            if let Some(Message::Response(res)) = &r.message {
+                writeln!(out, "status   {}", res.status.as_str())?;
+                writeln!(out, "verify   {}", res.verify.as_str())?;
+                if let Some(t) = res.created {
+                    writeln!(
+                        out,
+                        "answered {} ({} ago)",
+                        t.format(&Rfc3339)?,
+                        age(now, Some(t))
+                    )?;
+                }
+            }
+            for d in &r.diagnostics {
+                writeln!(out, "problem  {d}")?;
+            }
+        }
+    }
+    writeln!(out, "\n--- request ---")?;
+    write!(out, "{}", ensure_newline(&request.body))?;
+    if let Some(Some(Message::Response(res))) = reply.as_ref().map(|r| &r.message) {
+        writeln!(out, "--- reply ---")?;
+        write!(out, "{}", ensure_newline(&res.body))?;
+    }
+    out.flush()?;
+    debug_assert_eq!(FileKind::of_path(&req_path), Some(FileKind::Request));
+    Ok(exit::OK)
+}
+
+fn print_request(
+    out: &mut impl std::io::Write,
+    path: &std::path::Path,
+    r: &Request,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<()> {
+    let reference = match &r.session {
+        Some(s) => format!("{s}/{}", r.id),
+        None => r.id.clone(),
+    };
+    writeln!(out, "exchange {reference}")?;
+    writeln!(out, "request  {}", path.display())?;
+    writeln!(out, "from     {}", r.from)?;
+    writeln!(out, "to       {}", r.to)?;
+    writeln!(out, "kind     {}", r.kind.as_deref().unwrap_or("task"))?;
+    if let Some(t) = r.created {
+        writeln!(
+            out,
+            "created  {} ({} ago)",
+            t.format(&Rfc3339)?,
+            age(now, Some(t))
+        )?;
+    }
+    Ok(())
+}
+
+fn ensure_newline(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_owned()
+    } else {
+        format!("{s}\n")
+    }
+}

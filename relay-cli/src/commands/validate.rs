@@ -1,0 +1,102 @@
+//! `relay validate`: check protocol files against the spec.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use relay_core::{Error, Report, exit, validate_file};
+
+use crate::input;
+
+/// Check requests and replies against the protocol.
+///
+/// Prints one line per problem, `path:line: field: message`, and exits 0 when every file is
+/// valid (warnings allowed), 3 when any is invalid, 4 when a file does not exist. With no FILE,
+/// checks every request and reply under .relay/.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay validate .relay/20261121-163000-auth-review.res.md
+  relay validate                # everything under .relay/
+  relay validate --json reply.res.md")]
+pub struct ValidateArgs {
+    /// Files to check (`*.req.md`, `*.res.md`; other names are sniffed from their fields).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Print a JSON report instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(root: Option<&PathBuf>, args: &ValidateArgs) -> anyhow::Result<u8> {
+    let files = if args.files.is_empty() {
+        let relay = input::relay_dir(root)?;
+        all_files(relay.path())?
+    } else {
+        args.files.clone()
+    };
+    let mut reports = Vec::new();
+    let mut missing = Vec::new();
+    for file in &files {
+        match validate_file(file) {
+            Ok(report) => reports.push(report),
+            Err(Error::NotFound { path, .. }) => missing.push(path),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let invalid = reports.iter().filter(|r| !r.is_valid()).count();
+    if args.json {
+        crate::output::json(&serde_json::json!({
+            "valid": invalid == 0 && missing.is_empty(),
+            "files": reports.iter().map(report_json).collect::<Vec<_>>(),
+            "missing": missing,
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for d in reports.iter().flat_map(|r| &r.diagnostics) {
+            writeln!(out, "{d}")?;
+        }
+        for path in &missing {
+            writeln!(out, "{}: file: does not exist", path.display())?;
+        }
+    }
+    Ok(if !missing.is_empty() {
+        exit::NOT_FOUND
+    } else if invalid > 0 {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "path": r.path,
+        "kind": r.kind,
+        "valid": r.is_valid(),
+        "diagnostics": r.diagnostics,
+    })
+}
+
+/// Every `*.req.md` and `*.res.md` in `.relay/` and its session directories, sorted.
+fn all_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for entry in rd {
+        let path = entry?.path();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path)? {
+                let inner = inner?.path();
+                if relay_core::FileKind::of_path(&inner).is_some() {
+                    out.push(inner);
+                }
+            }
+        } else if relay_core::FileKind::of_path(&path).is_some() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,100 @@
+//! Inputs shared by commands: the request body, the clock, the relay directory.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use relay_core::RelayDir;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::usage;
+
+/// The body from exactly one source: the BODY argument, `-` (stdin), `--body-file`, or stdin
+/// when it is piped and no BODY was given. Stdin is read to its end, however slow the writer.
+pub fn body(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
+    match (arg, file) {
+        (Some(_), Some(_)) => Err(usage(
+            "give the body once: as BODY or with --body-file",
+            "drop one of them",
+        )),
+        (Some("-"), None) => read_stdin(),
+        (Some(text), None) => Ok(text.to_owned()),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --body-file {}", path.display())),
+        (None, None) if !std::io::stdin().is_terminal() => read_stdin(),
+        (None, None) => Err(usage(
+            "the body is missing",
+            "pass it as the last argument (quoted), as `-` to read stdin, or with --body-file FILE",
+        )),
+    }
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    // If nothing arrives for a while, say what relay is waiting for: an agent that forgot the
+    // body would otherwise see a silent hang on an inherited, never-closed stdin.
+    let got_data = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&got_data);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(5));
+        if !flag.load(Ordering::Relaxed) {
+            eprintln!(
+                "relay: waiting for the body on stdin (end it with EOF; or pass BODY or --body-file)"
+            );
+        }
+    });
+    let mut buf = Vec::new();
+    let mut stdin = std::io::stdin().lock();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = stdin
+            .read(&mut chunk)
+            .context("reading the body from stdin")?;
+        if n == 0 {
+            break;
+        }
+        got_data.store(true, Ordering::Relaxed);
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > relay_core::MAX_BODY_BYTES {
+            anyhow::bail!(relay_core::Error::InvalidInput {
+                field: "body",
+                message: format!(
+                    "stdin gave more than {} bytes (16 MiB); put large material in a file and refer to it",
+                    relay_core::MAX_BODY_BYTES
+                ),
+            });
+        }
+    }
+    String::from_utf8(buf).map_err(|e| {
+        relay_core::Error::InvalidInput {
+            field: "body",
+            message: format!(
+                "stdin is not valid UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        }
+        .into()
+    })
+}
+
+/// Now, or the fixed time in `RELAY_NOW` (RFC 3339), which tests and reproducible runs use.
+pub fn now() -> anyhow::Result<OffsetDateTime> {
+    match std::env::var("RELAY_NOW") {
+        Ok(s) if !s.is_empty() => OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| {
+            usage(
+                format!("RELAY_NOW={s:?} is not an RFC 3339 time: {e}"),
+                "e.g. RELAY_NOW=2026-11-21T16:30:00Z",
+            )
+        }),
+        _ => Ok(OffsetDateTime::now_utc()),
+    }
+}
+
+/// The project's relay directory: `--root` / `RELAY_ROOT`, else the git top-level, else cwd.
+pub fn relay_dir(root: Option<&PathBuf>) -> anyhow::Result<RelayDir> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    Ok(RelayDir::discover(&cwd, root.map(PathBuf::as_path))?)
+}
