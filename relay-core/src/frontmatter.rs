@@ -82,6 +82,8 @@ pub(crate) struct Frontmatter {
     pub fields: RawFields,
     /// Top-level keys in file order with their 1-based file line.
     pub keys: Vec<(String, usize)>,
+    /// The YAML parsed; when false, a diagnostic says why and `fields` is empty.
+    pub ok: bool,
 }
 
 impl Frontmatter {
@@ -110,24 +112,45 @@ pub(crate) fn parse(path: &Path, yaml: &str, diags: &mut Vec<Diagnostic>) -> Fro
             diags.push(Diagnostic::error(path, *line, key, "duplicate field"));
         }
     }
-    let fields = if yaml.trim().is_empty() {
-        RawFields::default()
-    } else {
-        match yaml_serde::from_str::<RawFields>(yaml) {
-            Ok(fields) => fields,
-            Err(err) => {
-                let msg = err.to_string();
-                if !(duplicate && msg.starts_with("duplicate field")) {
-                    // yaml_serde lines count from the first YAML line, which is file line 2.
-                    let line = err.location().map_or(1, |l| l.line() + 1);
-                    let field = field_at(&keys, line).unwrap_or("frontmatter");
-                    diags.push(Diagnostic::error(path, line, field, yaml_message(&msg)));
-                }
-                RawFields::default()
+    if duplicate {
+        // yaml_serde would report it again, without a line.
+        return Frontmatter {
+            fields: RawFields::default(),
+            keys,
+            ok: false,
+        };
+    }
+    if yaml.trim().is_empty() {
+        return Frontmatter {
+            fields: RawFields::default(),
+            keys,
+            ok: true,
+        };
+    }
+    match yaml_serde::from_str::<RawFields>(yaml) {
+        Ok(fields) => Frontmatter {
+            fields,
+            keys,
+            ok: true,
+        },
+        Err(err) => {
+            // yaml_serde counts lines from the first YAML line, which is file line 2.
+            let line = err.location().map_or(1, |l| l.line() + 1);
+            let text = err.to_string();
+            let (field, message) = yaml_message(&text);
+            diags.push(Diagnostic::error(
+                path,
+                line,
+                field.unwrap_or("frontmatter"),
+                message,
+            ));
+            Frontmatter {
+                fields: RawFields::default(),
+                keys,
+                ok: false,
             }
         }
-    };
-    Frontmatter { fields, keys }
+    }
 }
 
 /// The top-level keys of a block mapping with their file lines. Only column-0 `key:` lines
@@ -151,26 +174,55 @@ fn scan_keys(yaml: &str) -> Vec<(String, usize)> {
     keys
 }
 
-/// The key whose value spans file line `line`.
-fn field_at(keys: &[(String, usize)], line: usize) -> Option<&str> {
-    keys.iter()
-        .rev()
-        .find(|&&(_, l)| l <= line)
-        .map(|(k, _)| k.as_str())
+/// Rewrites a yaml_serde message for a person: the field it names (yaml_serde prefixes
+/// `field: `), YAML line numbers as file line numbers, no Rust type names.
+fn yaml_message(msg: &str) -> (Option<&str>, String) {
+    let (field, rest) = match msg.split_once(": ") {
+        Some((head, tail))
+            if !head.contains(' ')
+                && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            (Some(head), tail)
+        }
+        _ => (None, msg),
+    };
+    if let Some(kind) = rest
+        .strip_prefix("invalid type: ")
+        .and_then(|r| r.split(',').next())
+    {
+        let message = match field {
+            Some(_) => format!("must be a single value, not a {kind}"),
+            None => format!("must be `key: value` lines, not a {kind}"),
+        };
+        return (field, message);
+    }
+    (field, format!("not valid YAML: {}", file_positions(rest)))
 }
 
-/// yaml_serde prefixes messages with `field: ` and suffixes ` at line N column M`; the
-/// diagnostic carries both already.
-fn yaml_message(msg: &str) -> String {
-    let msg = match msg.find(" at line ") {
-        Some(at) => &msg[..at],
-        None => msg,
-    };
-    let msg = match msg.split_once(": ") {
-        Some((head, tail)) if !head.contains(' ') => tail,
-        _ => msg,
-    };
-    format!("not valid YAML: {msg}")
+/// Drops the first ` at line N column M` (the diagnostic carries it) and rewrites later ones
+/// as file lines (` at line N+1`).
+fn file_positions(msg: &str) -> String {
+    const AT: &str = " at line ";
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    let mut first = true;
+    while let Some(at) = rest.find(AT) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + AT.len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let line: usize = tail[..digits].parse().unwrap_or(0);
+        let mut tail = &tail[digits..];
+        if let Some(t) = tail.strip_prefix(" column ") {
+            tail = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        }
+        if !first {
+            out.push_str(&format!("{AT}{}", line + 1));
+        }
+        first = false;
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Renders one value for a `key: value` line. Plain when YAML 1.1 and 1.2 both read it back as
@@ -274,6 +326,21 @@ mod tests {
         let mut d = Vec::new();
         parse(&PathBuf::from("f"), "id: a\nfrom: b\nid: c\n", &mut d);
         assert_eq!((d.len(), d[0].line, d[0].field.as_str()), (1, 4, "id"));
+    }
+
+    #[test]
+    fn yaml_messages_use_file_lines() {
+        assert_eq!(
+            yaml_message("found unexpected end of stream at line 4 column 1, while scanning a quoted scalar at line 2 column 5"),
+            (None, "not valid YAML: found unexpected end of stream, while scanning a quoted scalar at line 3".to_owned())
+        );
+        assert_eq!(
+            yaml_message("from: invalid type: sequence, expected a string at line 3 column 7"),
+            (
+                Some("from"),
+                "must be a single value, not a sequence".to_owned()
+            )
+        );
     }
 
     #[test]

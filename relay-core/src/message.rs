@@ -271,6 +271,14 @@ pub(crate) fn parse_at(path: &Path, text: &str, depth: Depth) -> Parsed {
         }
     };
     let fm = frontmatter::parse(path, split.yaml, &mut diags);
+    if !fm.ok {
+        // Field checks on unparsable YAML would only repeat the YAML error.
+        return Parsed {
+            kind,
+            message: None,
+            diagnostics: diags,
+        };
+    }
     if kind.is_none() {
         kind = if fm.has("re") {
             Some(FileKind::Response)
@@ -427,9 +435,9 @@ impl Cx<'_> {
             self.field_error(
                 field,
                 format!(
-                    "is {} but the file is named {}{}: they must match",
+                    "is {} but the file is {}: the {field} must be the file name without {}",
                     shown(id),
-                    shown(stem),
+                    shown(name),
                     kind.suffix()
                 ),
             );

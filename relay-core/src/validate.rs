@@ -32,7 +32,7 @@ impl Report {
 }
 
 /// Validates the file at `path`. A reply is also checked against its request when that file
-/// exists beside it: `re` must be the request's id, and `from`/`to` should be swapped.
+/// exists beside it: `from`/`to` should be the request's `to`/`from`.
 pub fn validate_file(path: &Path) -> Result<Report, Error> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound {
@@ -82,17 +82,6 @@ fn cross_check(path: &Path, res: &message::Response, diags: &mut Vec<Diagnostic>
             .and_then(|t| t.lines().position(|l| l.starts_with(&format!("{field}:"))))
             .map_or(1, |i| i + 1)
     };
-    if res.re != req.id {
-        diags.push(Diagnostic::error(
-            path,
-            line_of("re"),
-            "re",
-            format!(
-                "is `{}` but the request beside it has id `{}`",
-                res.re, req.id
-            ),
-        ));
-    }
     for (field, got, want) in [("from", &res.from, &req.to), ("to", &res.to, &req.from)] {
         if !got.eq_ignore_ascii_case(want) {
             diags.push(Diagnostic::warning(
