@@ -20,7 +20,7 @@ Everything stays a plain-file trail you can read, diff and audit.";
 const EXAMPLES: &str = "\
 Examples:
   # Ask codex for a review; prints the request path
-  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest to verify.'
+  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest.'
 
   # Continue a multi-turn session (turns 001, 002, ... under .relay/auth-refactor/)
   relay req --from claude --to codex --session auth-refactor 'Now add tests for the fix.'

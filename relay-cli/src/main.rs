@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use clap::error::ErrorKind;
 
 mod cli;
 mod commands;
@@ -12,7 +13,10 @@ mod input;
 mod output;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return clap_exit(&err),
+    };
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -29,4 +33,27 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Help and version go to stdout with exit 0; every other parse error is a usage error, printed
+/// with the same `relay: ` prefix as all relay errors so callers can recognise it.
+fn clap_exit(err: &clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        let code = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            relay_core::exit::USAGE
+        } else {
+            0
+        };
+        return ExitCode::from(code);
+    }
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let _ = write!(std::io::stderr().lock(), "relay: {text}");
+    ExitCode::from(relay_core::exit::USAGE)
 }

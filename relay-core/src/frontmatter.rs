@@ -84,6 +84,8 @@ pub(crate) struct Frontmatter {
     pub keys: Vec<(String, usize)>,
     /// The YAML parsed; when false, a diagnostic says why and `fields` is empty.
     pub ok: bool,
+    /// Fields already reported as malformed (their values are left out of `fields`).
+    pub bad: Vec<String>,
 }
 
 impl Frontmatter {
@@ -118,6 +120,7 @@ pub(crate) fn parse(path: &Path, yaml: &str, diags: &mut Vec<Diagnostic>) -> Fro
             fields: RawFields::default(),
             keys,
             ok: false,
+            bad: Vec::new(),
         };
     }
     if yaml.trim().is_empty() {
@@ -125,32 +128,71 @@ pub(crate) fn parse(path: &Path, yaml: &str, diags: &mut Vec<Diagnostic>) -> Fro
             fields: RawFields::default(),
             keys,
             ok: true,
+            bad: Vec::new(),
         };
     }
-    match yaml_serde::from_str::<RawFields>(yaml) {
-        Ok(fields) => Frontmatter {
-            fields,
-            keys,
-            ok: true,
-        },
-        Err(err) => {
-            // yaml_serde counts lines from the first YAML line, which is file line 2.
-            let line = err.location().map_or(1, |l| l.line() + 1);
-            let text = err.to_string();
-            let (field, message) = yaml_message(&text);
-            diags.push(Diagnostic::error(
-                path,
-                line,
-                field.unwrap_or("frontmatter"),
-                message,
-            ));
-            Frontmatter {
-                fields: RawFields::default(),
-                keys,
-                ok: false,
+    // A field of the wrong shape (`to: [a, b]`) is reported, blanked out, and the rest parsed
+    // again, so one bad field does not hide the problems of the others.
+    let mut text = Cow::Borrowed(yaml);
+    let mut bad = Vec::new();
+    loop {
+        match yaml_serde::from_str::<RawFields>(&text) {
+            Ok(fields) => {
+                return Frontmatter {
+                    fields,
+                    keys,
+                    ok: true,
+                    bad,
+                };
+            }
+            Err(err) => {
+                // yaml_serde counts lines from the first YAML line, which is file line 2.
+                let line = err.location().map_or(1, |l| l.line() + 1);
+                let msg = err.to_string();
+                let (field, message) = yaml_message(&msg);
+                diags.push(Diagnostic::error(
+                    path,
+                    line,
+                    field.unwrap_or("frontmatter"),
+                    message,
+                ));
+                let blanked = field
+                    .filter(|f| !bad.iter().any(|b| b == f) && msg.contains("invalid type"))
+                    .and_then(|f| blank_key(&text, &keys, f));
+                match (field, blanked) {
+                    (Some(f), Some(t)) => {
+                        bad.push(f.to_owned());
+                        text = Cow::Owned(t);
+                    }
+                    _ => {
+                        return Frontmatter {
+                            fields: RawFields::default(),
+                            keys,
+                            ok: false,
+                            bad,
+                        };
+                    }
+                }
             }
         }
     }
+}
+
+/// `yaml` with the lines of top-level `key` (its line up to the next key) emptied, so line
+/// numbers stay put.
+fn blank_key(yaml: &str, keys: &[(String, usize)], key: &str) -> Option<String> {
+    let i = keys.iter().position(|(k, _)| k == key)?;
+    let from = keys[i].1;
+    let to = keys.get(i + 1).map_or(usize::MAX, |k| k.1);
+    let lines = yaml.split_inclusive('\n').enumerate().map(|(n, l)| {
+        let file_line = n + 2;
+        if (from..to).contains(&file_line) {
+            if l.ends_with('\n') { "\n" } else { "" }
+        } else {
+            l
+        }
+    });
+    Some(lines.collect())
 }
 
 /// The top-level keys of a block mapping with their file lines. Only column-0 `key:` lines

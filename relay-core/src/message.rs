@@ -341,6 +341,7 @@ impl Cx<'_> {
         check: fn(&str) -> Result<(), String>,
     ) -> Option<String> {
         match value {
+            None if self.fm.bad.iter().any(|b| b == field) => {}
             None if self.fm.has(field) => {
                 self.field_error(field, "is empty or null; it needs a value");
             }

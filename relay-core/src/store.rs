@@ -131,14 +131,15 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
         body: new.body.clone(),
         footer: None,
     };
+    match &new.target {
+        Target::Name(name) => check_slug(name).map_err(invalid_input("name"))?,
+        Target::Session(session) => check_slug(session).map_err(invalid_input("session"))?,
+    }
+    // Only now, with every input checked, does anything touch the disk.
     relay.ensure()?;
     match &new.target {
-        Target::Name(name) => {
-            check_slug(name).map_err(invalid_input("name"))?;
-            create_one_shot(relay, request, name, now)
-        }
+        Target::Name(name) => create_one_shot(relay, request, name, now),
         Target::Session(session) => {
-            check_slug(session).map_err(invalid_input("session"))?;
             request.session = Some(session.clone());
             create_turn(relay, request, session)
         }

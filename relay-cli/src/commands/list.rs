@@ -43,6 +43,11 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
         crate::output::json(&rows)?;
         return Ok(exit::OK);
     }
+    if exchanges.is_empty() {
+        // Nothing on stdout, so `relay list | wc -l` is 0; a word on stderr for people.
+        eprintln!("relay: no exchanges under {}", relay.path().display());
+        return Ok(exit::OK);
+    }
     let rows: Vec<[String; 6]> = exchanges
         .iter()
         .map(|e| {

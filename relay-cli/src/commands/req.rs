@@ -16,7 +16,7 @@ use crate::input;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest to verify.'
+  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest.'
   relay req --from codex --to claude --session refactor --body-file task.md
   git diff | relay req --from claude --to codex --name diff-review --kind review -")]
 pub struct ReqArgs {

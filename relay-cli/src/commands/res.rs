@@ -18,9 +18,10 @@ use crate::input;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  relay res --request .relay/20261121-163000-auth-review.req.md --status done --verify pass 'All tests pass.'
+  relay res --request auth-review --status done --verify pass 'All 12 tests pass.'
   relay res --request auth-refactor/2 --status error --verify skip --body-file reply.md
-  relay res --re 20261121-163000-auth-review --from codex --to claude --status done --verify fail 'pytest: 2 failed'")]
+  relay res --request .relay/x.req.md --status done --verify fail 'pytest: 2 failed'
+  relay res --re 20261121-163000-x --from codex --to claude --status done --verify pass 'ok'")]
 pub struct ResArgs {
     /// The request to answer: a path, an id, a name, or session/turn.
     #[arg(long, value_name = "REQUEST", required_unless_present = "re", conflicts_with_all = ["re", "session"])]

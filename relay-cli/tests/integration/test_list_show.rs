@@ -1,1 +1,352 @@
-//! placeholder
+//! `relay list` and `relay show`.
+
+use crate::common::{TestEnv, code};
+use insta::assert_snapshot;
+
+/// One of everything: answered, pending, failed, session turns, a broken reply, an orphan.
+fn populated() -> TestEnv {
+    let mut env = TestEnv::new();
+    let a = env.ok(&[
+        "req",
+        "--from",
+        "claude",
+        "--to",
+        "codex",
+        "--name",
+        "auth-review",
+        "--kind",
+        "review",
+        "Review src/auth.py.",
+    ]);
+    env.ok(&[
+        "res",
+        "--request",
+        &a,
+        "--status",
+        "done",
+        "--verify",
+        "pass",
+        "Found 2 issues; fixed; 12 tests pass.",
+    ]);
+    env.now = "2026-11-21T17:00:00Z".into();
+    let b = env.ok(&[
+        "req",
+        "--from",
+        "codex",
+        "--to",
+        "claude",
+        "--name",
+        "cache-plan",
+        "Second opinion on docs/cache.md.",
+    ]);
+    env.ok(&[
+        "res",
+        "--request",
+        &b,
+        "--status",
+        "error",
+        "--verify",
+        "skip",
+        "docs/cache.md does not exist.",
+    ]);
+    env.ok(&[
+        "req",
+        "--from",
+        "claude",
+        "--to",
+        "gemini",
+        "--name",
+        "pending-one",
+        "Summarize the README.",
+    ]);
+    env.now = "2026-11-21T18:00:00Z".into();
+    for turn in ["Refactor the session store.", "Now fix test_expiry."] {
+        env.ok(&[
+            "req",
+            "--from",
+            "claude",
+            "--to",
+            "codex",
+            "--session",
+            "auth-refactor",
+            turn,
+        ]);
+    }
+    env.ok(&[
+        "res",
+        "--request",
+        "auth-refactor/1",
+        "--status",
+        "done",
+        "--verify",
+        "fail",
+        "11 of 12 pass.",
+    ]);
+    env.write(
+        ".relay/20261121-180000-broken.req.md",
+        &env.read(".relay/20261121-170000-pending-one.req.md")
+            .replace("20261121-170000-pending-one", "20261121-180000-broken"),
+    );
+    env.write(".relay/20261121-180000-broken.res.md", "not a reply\n");
+    env.write(".relay/20261121-120000-orphan.res.md", "---\nrelay: 4\nre: 20261121-120000-orphan\nfrom: codex\nto: claude\nstatus: done\nverify: pass\n---\n\nold\n");
+    // No `created` field: its age comes from the file's mtime, pinned so the snapshot is stable.
+    let noon = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_262_400); // 2026-11-21T12:00:00Z
+    let orphan = env.relay_dir().join("20261121-120000-orphan.res.md");
+    std::fs::File::options()
+        .write(true)
+        .open(orphan)
+        .unwrap()
+        .set_modified(noon)
+        .unwrap();
+    env.now = "2026-11-22T19:30:00Z".into();
+    env
+}
+
+#[test]
+fn list_table() {
+    let env = populated();
+    let out = env.run(&["list"]);
+    assert_snapshot!(env.render(&out), @"
+    EXCHANGE                     KIND    FROM->TO        STATUS   VERIFY  AGE
+    20261121-120000-orphan       task    claude->codex   done     pass    1d
+    20261121-163000-auth-review  review  claude->codex   done     pass    1d
+    20261121-170000-cache-plan   task    codex->claude   error    skip    1d
+    20261121-170000-pending-one  task    claude->gemini  pending  -       1d
+    20261121-180000-broken       task    claude->gemini  invalid  -       1d
+    auth-refactor/001            task    claude->codex   done     fail    1d
+    auth-refactor/002            task    claude->codex   pending  -       1d
+    ");
+    let out = env.run(&["list", "--session", "auth-refactor"]);
+    assert_snapshot!(env.render(&out), @"
+    EXCHANGE           KIND  FROM->TO       STATUS   VERIFY  AGE
+    auth-refactor/001  task  claude->codex  done     fail    1d
+    auth-refactor/002  task  claude->codex  pending  -       1d
+    ");
+}
+
+#[test]
+fn list_json() {
+    let env = populated();
+    let out = env.run(&["list", "--json", "--session", "auth-refactor"]);
+    assert_snapshot!(env.render(&out), @r#"
+    [
+      {
+        "age_seconds": 91800,
+        "answered": true,
+        "created": "2026-11-21T18:00:00Z",
+        "exchange": "auth-refactor/001",
+        "from": "claude",
+        "id": "001",
+        "kind": "task",
+        "reply": "$ROOT/.relay/auth-refactor/001.res.md",
+        "reply_state": {
+          "state": "answered",
+          "status": "done",
+          "verify": "fail"
+        },
+        "request": "$ROOT/.relay/auth-refactor/001.req.md",
+        "request_problem": null,
+        "session": "auth-refactor",
+        "status": "done",
+        "to": "codex",
+        "verify": "fail"
+      },
+      {
+        "age_seconds": 91800,
+        "answered": false,
+        "created": "2026-11-21T18:00:00Z",
+        "exchange": "auth-refactor/002",
+        "from": "claude",
+        "id": "002",
+        "kind": "task",
+        "reply": "$ROOT/.relay/auth-refactor/002.res.md",
+        "reply_state": {
+          "state": "pending"
+        },
+        "request": "$ROOT/.relay/auth-refactor/002.req.md",
+        "request_problem": null,
+        "session": "auth-refactor",
+        "status": null,
+        "to": "codex",
+        "verify": null
+      }
+    ]
+    "#);
+    let out = env.run(&["list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 7);
+    let pending: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["answered"] == false)
+        .map(|r| r["exchange"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pending,
+        ["20261121-170000-pending-one", "auth-refactor/002"]
+    );
+}
+
+#[test]
+fn list_empty_and_missing_session() {
+    let env = TestEnv::new();
+    let out = env.run(&["list"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: no exchanges under $ROOT/.relay
+    ");
+    let out = env.run(&["list", "--session", "nope"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: session not found: $ROOT/.relay/nope
+    [exit status: 4]
+    ");
+}
+
+#[test]
+fn list_is_not_confused_by_big_bodies_or_temp_files() {
+    let env = TestEnv::new();
+    let big = "x".repeat(5_000_000);
+    let out = env.run_stdin(
+        &["req", "--from", "a", "--to", "b", "--name", "big", "-"],
+        big.as_bytes(),
+    );
+    assert_eq!(code(&out), 0);
+    env.write(".relay/.tmp-abc123", "partial");
+    let out = env.run(&["list"]);
+    assert_snapshot!(env.render(&out), @"
+    EXCHANGE             KIND  FROM->TO  STATUS   VERIFY  AGE
+    20261121-163000-big  task  a->b      pending  -       0s
+    ");
+}
+
+#[test]
+fn show_text() {
+    let env = populated();
+    let out = env.run(&["show", "auth-review"]);
+    assert_snapshot!(env.render(&out), @"
+    exchange 20261121-163000-auth-review
+    request  $ROOT/.relay/20261121-163000-auth-review.req.md
+    from     claude
+    to       codex
+    kind     review
+    created  2026-11-21T16:30:00Z (1d ago)
+    reply    $ROOT/.relay/20261121-163000-auth-review.res.md
+    status   done
+    verify   pass
+    answered 2026-11-21T16:30:00Z (1d ago)
+
+    --- request ---
+    Review src/auth.py.
+    --- reply ---
+    Found 2 issues; fixed; 12 tests pass.
+    ");
+    let out = env.run(&["show", "auth-refactor/2"]);
+    assert_snapshot!(env.render(&out), @"
+    exchange auth-refactor/002
+    request  $ROOT/.relay/auth-refactor/002.req.md
+    from     claude
+    to       codex
+    kind     task
+    created  2026-11-21T18:00:00Z (1d ago)
+    reply    pending: $ROOT/.relay/auth-refactor/002.res.md
+
+    --- request ---
+    Now fix test_expiry.
+    ");
+    let out = env.run(&["show", "broken"]);
+    assert_snapshot!(env.render(&out), @"
+    exchange 20261121-180000-broken
+    request  $ROOT/.relay/20261121-180000-broken.req.md
+    from     claude
+    to       gemini
+    kind     task
+    created  2026-11-21T17:00:00Z (1d ago)
+    reply    $ROOT/.relay/20261121-180000-broken.res.md
+    problem  $ROOT/.relay/20261121-180000-broken.res.md:1: frontmatter: the file must start with a line that is exactly `---`
+
+    --- request ---
+    Summarize the README.
+    ");
+}
+
+#[test]
+fn show_json() {
+    let env = populated();
+    let out = env.run(&["show", "--json", "auth-refactor/001"]);
+    assert_snapshot!(env.render(&out), @r#"
+    {
+      "answered": true,
+      "reply": {
+        "diagnostics": [],
+        "path": "$ROOT/.relay/auth-refactor/001.res.md",
+        "response": {
+          "body": "11 of 12 pass.\n",
+          "created": "2026-11-21T18:00:00Z",
+          "from": "codex",
+          "re": "001",
+          "session": "auth-refactor",
+          "status": "done",
+          "to": "claude",
+          "verify": "fail",
+          "version": 6
+        },
+        "valid": true
+      },
+      "request": {
+        "path": "$ROOT/.relay/auth-refactor/001.req.md",
+        "request": {
+          "body": "Refactor the session store.\n",
+          "created": "2026-11-21T18:00:00Z",
+          "footer": {
+            "context": [],
+            "reply": "$ROOT/.relay/auth-refactor/001.res.md"
+          },
+          "from": "claude",
+          "id": "001",
+          "session": "auth-refactor",
+          "to": "codex",
+          "version": 6
+        }
+      }
+    }
+    "#);
+}
+
+#[test]
+fn show_errors() {
+    let env = populated();
+    env.ok(&["req", "--from", "a", "--to", "b", "--name", "review", "one"]);
+    env.ok(&[
+        "req",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--name",
+        "auth-review",
+        "two",
+    ]);
+    let out = env.run(&["show", "auth-review"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: `auth-review` is ambiguous: it matches 20261121-163000-auth-review, 20261122-193000-auth-review
+    [exit status: 2]
+    ");
+    let out = env.run(&["show", "auth-refactor"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: exchange: `auth-refactor` is a session; name one turn, e.g. `auth-refactor/1`, or run `relay list --session auth-refactor`
+    [exit status: 2]
+    ");
+    let out = env.run(&["show", "nothing-here"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: no exchange matches `nothing-here` in $ROOT/.relay
+    hint: `relay list` shows the exchanges that exist
+    [exit status: 4]
+    ");
+    let out = env.run(&["show", "auth-refactor/9"]);
+    assert_eq!(code(&out), 4);
+}
