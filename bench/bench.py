@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""relay benchmarks, each against a baseline measured in the same run.
+
+  1. `relay req` latency vs `/bin/true` (both spawned the same way, so harness overhead cancels).
+  2. `relay list` over 10,000 exchanges (half answered), table and --json.
+
+Usage: bench/run [--quick]   (builds the release binary first)
+"""
+import os, shutil, statistics, subprocess, sys, tempfile, time
+
+QUICK = "--quick" in sys.argv
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELAY = os.path.join(ROOT, "target", "release", "relay")
+
+
+def timed(argv, cwd, env, n):
+    """Wall times (seconds) of n runs of argv, stdout discarded."""
+    out = []
+    for i in range(n):
+        a = [x.replace("{i}", str(i)) for x in argv]
+        t = time.perf_counter()
+        subprocess.run(a, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def fmt(xs):
+    return f"median {statistics.median(xs)*1e3:7.2f} ms  p90 {sorted(xs)[int(len(xs)*0.9)]*1e3:7.2f} ms  (n={len(xs)})"
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="relay-bench-")
+    try:
+        proj = os.path.join(tmp, "proj")
+        os.makedirs(os.path.join(proj, ".git"))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        n = 50 if QUICK else 300
+        # Interleave so machine noise hits both alike.
+        true_t, req_t = [], []
+        for round_ in range(5):
+            true_t += timed(["/bin/true"], proj, env, n // 5)
+            req_t += timed([RELAY, "req", "--from", "claude", "--to", "codex", "--name", f"bench-{round_}-{{i}}", "Review src/auth.py. Run pytest to verify."], proj, env, n // 5)
+        ratio = statistics.median(req_t) / statistics.median(true_t)
+        print(f"/bin/true            {fmt(true_t)}")
+        print(f"relay req            {fmt(req_t)}")
+        print(f"relay req / true     {ratio:.2f}x   (goal: <= 3x)")
+
+        # 10,000 exchanges: templates written by relay itself, cloned with new ids.
+        big = os.path.join(tmp, "big")
+        os.makedirs(os.path.join(big, ".git"))
+        env_fixed = dict(env, RELAY_NOW="2026-11-21T16:30:00Z")
+        req = subprocess.run([RELAY, "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Review src/auth.py. Run pytest to verify."], cwd=big, env=env_fixed, capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run([RELAY, "res", "--request", req, "--status", "done", "--verify", "pass", "Found 2 issues; all 12 tests pass after the fix."], cwd=big, env=env_fixed, check=True, stdout=subprocess.DEVNULL)
+        rel = os.path.join(big, ".relay")
+        req_tpl = open(req).read()
+        res_tpl = open(req.replace(".req.md", ".res.md")).read()
+        os.remove(req); os.remove(req.replace(".req.md", ".res.md"))
+        count = 10_000
+        for k in range(count):
+            new_id = f"20261121-{k // 60 % 24:02d}{k % 60:02d}{k % 60:02d}-ex{k}"
+            open(os.path.join(rel, f"{new_id}.req.md"), "w").write(req_tpl.replace("20261121-163000-tpl", new_id))
+            if k % 2 == 0:
+                open(os.path.join(rel, f"{new_id}.res.md"), "w").write(res_tpl.replace("20261121-163000-tpl", new_id))
+        runs = 5 if QUICK else 15
+        timed([RELAY, "list"], big, env, 2)  # warm the page cache
+        list_t = timed([RELAY, "list"], big, env, runs)
+        json_t = timed([RELAY, "list", "--json"], big, env, runs)
+        lines = subprocess.run([RELAY, "list"], cwd=big, env=env, capture_output=True, text=True, check=True).stdout.count("\n") - 1
+        assert lines == count, f"relay list showed {lines} rows, wanted {count}"
+        valid = subprocess.run([RELAY, "validate"], cwd=big, env=env, capture_output=True, text=True)
+        assert valid.returncode == 0, valid.stdout[:500]
+        print(f"relay list (10,000)  {fmt(list_t)}   (goal: < 250 ms)")
+        print(f"relay list --json    {fmt(json_t)}")
+        print(f"baseline in this run: /bin/true median {statistics.median(true_t)*1e3:.2f} ms; list = {statistics.median(list_t)/statistics.median(true_t):.0f}x one process start")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
