@@ -131,44 +131,44 @@ fn list_json() {
     assert_snapshot!(env.render(&out), @r#"
     [
       {
-        "age_seconds": 91800,
-        "answered": true,
-        "created": "2026-11-21T18:00:00Z",
         "exchange": "auth-refactor/001",
-        "from": "claude",
         "id": "001",
+        "session": "auth-refactor",
         "kind": "task",
-        "reply": "$ROOT/.relay/auth-refactor/001.res.md",
+        "from": "claude",
+        "to": "codex",
+        "answered": true,
+        "status": "done",
+        "verify": "fail",
         "reply_state": {
           "state": "answered",
           "status": "done",
           "verify": "fail"
         },
-        "request": "$ROOT/.relay/auth-refactor/001.req.md",
         "request_problem": null,
-        "session": "auth-refactor",
-        "status": "done",
-        "to": "codex",
-        "verify": "fail"
+        "created": "2026-11-21T18:00:00Z",
+        "age_seconds": 91800,
+        "request": "$ROOT/.relay/auth-refactor/001.req.md",
+        "reply": "$ROOT/.relay/auth-refactor/001.res.md"
       },
       {
-        "age_seconds": 91800,
-        "answered": false,
-        "created": "2026-11-21T18:00:00Z",
         "exchange": "auth-refactor/002",
-        "from": "claude",
         "id": "002",
+        "session": "auth-refactor",
         "kind": "task",
-        "reply": "$ROOT/.relay/auth-refactor/002.res.md",
+        "from": "claude",
+        "to": "codex",
+        "answered": false,
+        "status": null,
+        "verify": null,
         "reply_state": {
           "state": "pending"
         },
-        "request": "$ROOT/.relay/auth-refactor/002.req.md",
         "request_problem": null,
-        "session": "auth-refactor",
-        "status": null,
-        "to": "codex",
-        "verify": null
+        "created": "2026-11-21T18:00:00Z",
+        "age_seconds": 91800,
+        "request": "$ROOT/.relay/auth-refactor/002.req.md",
+        "reply": "$ROOT/.relay/auth-refactor/002.res.md"
       }
     ]
     "#);
