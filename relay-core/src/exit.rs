@@ -14,6 +14,8 @@ pub const INVALID: u8 = 3;
 pub const NOT_FOUND: u8 = 4;
 /// relay refused to overwrite or mismatch: the reply exists, the id or direction differs.
 pub const CONFLICT: u8 = 5;
+/// `relay call`: refused because relay calls are nested deeper than `RELAY_MAX_DEPTH`.
+pub const RECURSION: u8 = 6;
 /// `relay call`: the reply says `status: done` but `verify: fail`.
 pub const VERIFY_FAILED: u8 = 10;
 /// `relay call`: the reply says `status: error`.
@@ -50,6 +52,11 @@ pub const TABLE: &[(u8, &str, &str)] = &[
         CONFLICT,
         "conflict",
         "refused: reply exists, id or direction mismatch",
+    ),
+    (
+        RECURSION,
+        "recursion",
+        "call: refused, relay calls nested deeper than RELAY_MAX_DEPTH",
     ),
     (
         VERIFY_FAILED,

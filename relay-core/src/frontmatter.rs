@@ -74,6 +74,7 @@ pub(crate) struct RawFields {
     pub created: Option<String>,
     pub kind: Option<String>,
     pub effort: Option<String>,
+    pub salvaged: Option<String>,
 }
 
 /// The frontmatter of one file: its known fields and where each top-level key is.
@@ -215,6 +216,7 @@ fn parse_flat(yaml: &str) -> Option<RawFields> {
             "created" => &mut f.created,
             "kind" => &mut f.kind,
             "effort" => &mut f.effort,
+            "salvaged" => &mut f.salvaged,
             _ => continue,
         };
         if slot.is_some() {

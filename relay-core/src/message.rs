@@ -98,6 +98,10 @@ pub struct Footer {
     pub reply: String,
     /// Earlier session turn files the peer must read first, in order (v6 `Context:` list).
     pub context: Vec<String>,
+    /// The peer cannot write files in this run (read-only mode): it gives the whole reply as
+    /// its final message and relay writes the file. Only changes the footer's instruction.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub final_message: bool,
 }
 
 /// A request: `<id>.req.md`, or `<session>/<turn>.req.md`.
@@ -156,6 +160,10 @@ pub struct Response {
         with = "time::serde::rfc3339::option"
     )]
     pub created: Option<OffsetDateTime>,
+    /// Set when relay wrote this reply from what the peer printed, because the peer wrote no
+    /// reply file: where the text came from (`final-message`). Absent in a peer's own reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salvaged: Option<String>,
     /// Free markdown: findings, changes, evidence.
     pub body: String,
 }
@@ -567,6 +575,7 @@ impl Cx<'_> {
             s.parse::<Verify>().map(drop)
         });
         let session = self.optional("session", f.session.as_ref(), check_slug);
+        let salvaged = self.optional("salvaged", f.salvaged.as_ref(), check_slug);
         let created = self.created();
         if let Some(re) = &re {
             self.matches_file_name("re", re);
@@ -591,6 +600,7 @@ impl Cx<'_> {
             verify: verify?.parse().ok()?,
             session,
             created,
+            salvaged,
             body: if depth == Depth::Full {
                 body.to_owned()
             } else {
@@ -672,6 +682,11 @@ fn push_time(out: &mut String, key: &str, t: Option<OffsetDateTime>) {
     }
 }
 
+/// The footer line telling the peer to write the reply file itself.
+pub const WRITE_FILE_RULE: &str = "Write your whole reply to exactly that file, in the format below; relay reads only that file, and your final message may be discarded.";
+/// The footer line for a read-only run: the reply comes back as the final message.
+pub const FINAL_MESSAGE_RULE: &str = "You cannot write files in this run: give your whole reply, in the format below, as your final message, and relay writes it to that file.";
+
 /// The verify rule, stated in every request so the peer need not know relay's skill.
 pub const VERIFY_RULE: &str = "Verify: pass = you ran the checks the task asks for and they passed; fail = they ran and failed; skip = the task names no check or you could not run it (say why in the body).";
 
@@ -701,7 +716,12 @@ impl Request {
         let footer = self.footer.clone().unwrap_or_default();
         out.push_str("\n---\n");
         let _ = writeln!(out, "Reply: {}", footer.reply);
-        out.push_str("Write your whole reply to exactly that file, in the format below; relay reads only that file, and your final message may be discarded.\n");
+        out.push_str(if footer.final_message {
+            FINAL_MESSAGE_RULE
+        } else {
+            WRITE_FILE_RULE
+        });
+        out.push('\n');
         if !footer.context.is_empty() {
             out.push_str("Context: read these earlier turns of the session first, in order:\n");
             for file in &footer.context {
@@ -734,6 +754,9 @@ impl Response {
         push_field(&mut out, "verify", self.verify.as_str());
         if let Some(s) = &self.session {
             push_field(&mut out, "session", s);
+        }
+        if let Some(s) = &self.salvaged {
+            push_field(&mut out, "salvaged", s);
         }
         push_time(&mut out, "created", self.created);
         out.push_str("---\n\n");

@@ -88,6 +88,8 @@ pub struct NewRequest {
     pub effort: Option<String>,
     /// The task.
     pub body: String,
+    /// The peer will run read-only: ask for the reply as its final message (see [`Footer`]).
+    pub final_message: bool,
 }
 
 /// A request relay wrote.
@@ -140,10 +142,10 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
     // Only now, with every input checked, does anything touch the disk.
     relay.ensure()?;
     match &new.target {
-        Target::Name(name) => create_one_shot(relay, request, name, now),
+        Target::Name(name) => create_one_shot(relay, request, name, now, new.final_message),
         Target::Session(session) => {
             request.session = Some(session.clone());
-            create_turn(relay, request, session)
+            create_turn(relay, request, session, new.final_message)
         }
     }
 }
@@ -153,6 +155,7 @@ fn create_one_shot(
     mut request: Request,
     name: &str,
     now: OffsetDateTime,
+    final_message: bool,
 ) -> Result<Created> {
     let stamp = now
         .format(format_description!(
@@ -175,6 +178,7 @@ fn create_one_shot(
         request.footer = Some(Footer {
             reply: reply.display().to_string(),
             context: Vec::new(),
+            final_message,
         });
         match write_new(&path, request.render().as_bytes()) {
             Ok(()) => {
@@ -193,7 +197,12 @@ fn create_one_shot(
     })
 }
 
-fn create_turn(relay: &RelayDir, mut request: Request, session: &str) -> Result<Created> {
+fn create_turn(
+    relay: &RelayDir,
+    mut request: Request,
+    session: &str,
+    final_message: bool,
+) -> Result<Created> {
     let dir = relay.session_dir(session);
     match fs::create_dir(&dir) {
         Ok(()) => {}
@@ -246,6 +255,7 @@ fn create_turn(relay: &RelayDir, mut request: Request, session: &str) -> Result<
         request.footer = Some(Footer {
             reply: reply.display().to_string(),
             context: context.clone(),
+            final_message,
         });
         match write_new(&path, request.render().as_bytes()) {
             Ok(()) => {
@@ -465,6 +475,7 @@ pub fn write_response(
         status: new.status,
         verify: new.verify,
         session,
+        salvaged: None,
         created: Some(
             now.to_offset(time::UtcOffset::UTC)
                 .replace_nanosecond(0)

@@ -77,6 +77,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
         kind: args.kind.clone(),
         effort: args.effort.clone(),
         body,
+        final_message: false,
     };
     let created = create_request(&relay, &new, input::now()?)?;
     if args.json {

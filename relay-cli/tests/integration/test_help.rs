@@ -62,6 +62,7 @@ fn top_level_help() {
         3  invalid         a protocol file is invalid
         4  not-found       the request, exchange or file does not exist
         5  conflict        refused: reply exists, id or direction mismatch
+        6  recursion       call: refused, relay calls nested deeper than RELAY_MAX_DEPTH
        10  verify-failed   call: reply is done but verify is fail
        11  status-error    call: reply status is error
        12  no-reply        call: peer ended without a valid reply
