@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{completions, list, req, res, show, validate};
+use crate::commands::{call, cancel, completions, list, req, res, show, status, validate, wait};
 
 const ABOUT: &str =
     "Hand a task to another coding agent through files and get a verifiable answer back.";
@@ -59,6 +59,10 @@ pub struct Cli {
 /// The subcommands; each lives in its own file under `commands/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Call(call::CallArgs),
+    Wait(wait::WaitArgs),
+    Status(status::StatusArgs),
+    Cancel(cancel::CancelArgs),
     Req(req::ReqArgs),
     Res(res::ResArgs),
     Validate(validate::ValidateArgs),

@@ -11,6 +11,10 @@ mod commands;
 mod error;
 mod input;
 mod output;
+mod peer;
+mod result;
+mod run;
+mod supervise;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {

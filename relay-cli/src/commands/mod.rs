@@ -1,11 +1,15 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod call;
+pub mod cancel;
 pub mod completions;
 pub mod list;
 pub mod req;
 pub mod res;
 pub mod show;
+pub mod status;
 pub mod validate;
+pub mod wait;
 
 use crate::cli::{Cli, Command};
 
@@ -18,6 +22,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(root, &args),
         Command::List(args) => list::run(root, &args),
         Command::Show(args) => show::run(root, &args),
+        Command::Call(args) => call::run(root, &args),
+        Command::Wait(args) => wait::run(root, &args),
+        Command::Status(args) => status::run(root, &args),
+        Command::Cancel(args) => cancel::run(root, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }

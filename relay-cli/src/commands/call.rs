@@ -1,0 +1,759 @@
+//! `relay call`: write the request, run the peer under supervision, validate the reply, and
+//! print a compact result the calling agent can branch on.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use relay_core::{
+    FileKind, Message, NewRequest, RelayDir, Response, Target, VERSION, Verify, create_request,
+    exit, fields, read_request, reply_path, write_new,
+};
+
+use crate::error::{CliError, usage};
+use crate::input;
+use crate::peer::{self, Mode, PeerSpec, Vars};
+use crate::result;
+use crate::run::{self, Outcome, RunRecord, State};
+use crate::supervise::{self, End, Limits, Spawn, StopFlags};
+
+/// Hand a task to a peer agent and wait for its verified answer.
+///
+/// Writes the request (like `relay req`), runs the peer CLI headless in the project root with a
+/// prompt pointing at it, waits under supervision (timeouts; the whole process tree is killed
+/// on timeout or Ctrl-C), then validates the reply and prints one header line and the reply
+/// body. Branch on the exit code: 0 done (verify pass/skip), 10 verify failed, 11 status error,
+/// 12 no valid reply, 124 timeout, 127 peer CLI missing, 130 interrupted.
+///
+/// Modes: read-only (the peer only reads and answers; relay writes its final message as the
+/// reply), write (the default: edits in the project, sandboxed where the CLI can, and writes
+/// its own reply), full (no sandbox, no prompts: only for trusted tasks in a throwaway
+/// environment).
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay call --to codex --name auth-review 'Review src/auth.py. Run pytest to verify.'
+  relay call --to claude --session refactor --mode read-only 'Is the new API consistent?'
+  relay call --to gemini --name docs --timeout 20m --body-file task.md
+  relay call --to codex --name big-job --bg 'Port the parser to Rust.' && relay wait big-job
+  relay call --to my-agent --peer-cmd 'my-agent --task \"$RELAY_REQUEST\"' --name t 'Do it.'")]
+pub struct CallArgs {
+    /// The peer: codex, claude, gemini, or a peer from the config file.
+    #[arg(long, value_name = "PEER")]
+    pub to: String,
+
+    /// The calling agent (default: detected: claude inside Claude Code, codex inside Codex,
+    /// gemini inside Gemini CLI, else `user`).
+    #[arg(long, value_name = "AGENT", env = "RELAY_FROM")]
+    pub from: Option<String>,
+
+    /// Name of a one-shot exchange (a slug).
+    #[arg(long, value_name = "SLUG", required_unless_present_any = ["session", "supervise"], conflicts_with = "session")]
+    pub name: Option<String>,
+
+    /// Continue (or start) a multi-turn session; the peer's own session is resumed when it can be.
+    #[arg(long, value_name = "SLUG")]
+    pub session: Option<String>,
+
+    /// What the peer may do.
+    #[arg(long, value_enum, default_value_t = Mode::Write)]
+    pub mode: Mode,
+
+    /// Model, passed to the peer CLI.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Reasoning effort, passed where the CLI supports it (codex, claude).
+    #[arg(long, value_name = "LEVEL")]
+    pub effort: Option<String>,
+
+    /// Kill the peer after this long (90, 90s, 20m, 2h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Kill the peer after this long without any output (off by default: claude and gemini
+    /// print nothing until they finish).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Kind of exchange recorded in the request: task, review, question, handoff, ...
+    #[arg(long, value_name = "SLUG")]
+    pub kind: Option<String>,
+
+    /// Run this shell command as the peer instead (RELAY_REQUEST, RELAY_REPLY, RELAY_PROMPT are set).
+    #[arg(long, value_name = "CMD")]
+    pub peer_cmd: Option<String>,
+
+    /// Return at once; follow with `relay wait ID`, `relay status ID`, `relay cancel ID`.
+    #[arg(long)]
+    pub bg: bool,
+
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Read the body from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+
+    /// (internal) Supervise this existing request: the background half of --bg.
+    #[arg(long, hide = true, value_name = "REQUEST")]
+    pub supervise: Option<PathBuf>,
+
+    /// The task. `-` reads stdin; so does a missing BODY when stdin is piped.
+    #[arg(value_name = "BODY")]
+    pub body: Option<String>,
+}
+
+/// `90`, `90s`, `20m`, `2h` (for other commands' flags too).
+pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+/// `90`, `90s`, `20m`, `2h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 20m or 2h"))?;
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("`{s}` must be more than zero"));
+    }
+    Ok(Duration::from_secs_f64(n * f64::from(mult)))
+}
+
+/// How deep relay calls may nest (a peer calling relay calling a peer ...).
+const DEFAULT_MAX_DEPTH: u32 = 2;
+
+fn env_u64(key: &str) -> Option<u64> {
+    std::env::var(key).ok()?.parse().ok()
+}
+
+/// The caller, from the environment of the agent relay runs in. Codex is checked first:
+/// `CLAUDECODE` leaks into a Codex started from Claude Code.
+pub fn detect_from() -> &'static str {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if set("CODEX_SANDBOX") || set("CODEX_SANDBOX_NETWORK_DISABLED") || set("CODEX_THREAD_ID") {
+        "codex"
+    } else if set("CLAUDECODE") || set("CLAUDE_CODE_ENTRYPOINT") {
+        "claude"
+    } else if set("GEMINI_CLI") {
+        "gemini"
+    } else {
+        "user"
+    }
+}
+
+pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
+    let relay = input::relay_dir(root)?;
+    fields::check_slug(&args.to).map_err(|m| {
+        usage(
+            format!("--to {m}"),
+            "peers: codex, claude, gemini, or one from the config file",
+        )
+    })?;
+    let depth = env_u64("RELAY_DEPTH").unwrap_or(0);
+    let max_depth = env_u64("RELAY_MAX_DEPTH").unwrap_or(u64::from(DEFAULT_MAX_DEPTH));
+    if depth >= max_depth && args.supervise.is_none() {
+        return Err(CliError {
+            code: exit::RECURSION,
+            message: format!("refusing to nest relay calls deeper than {max_depth} (RELAY_DEPTH={depth})"),
+            hint: Some("a peer asked relay to call another peer; answer the task yourself, or raise RELAY_MAX_DEPTH".into()),
+        }
+        .into());
+    }
+    let spec = match &args.peer_cmd {
+        Some(cmd) => peer::from_shell(cmd),
+        None => peer::all_peers()?.remove(&args.to).ok_or_else(|| {
+            usage(
+                format!("unknown peer `{}`", args.to),
+                format!(
+                    "built in: codex, claude, gemini; add others in {} or pass --peer-cmd",
+                    peer::config_path()
+                        .map_or("the config file".into(), |p| p.display().to_string())
+                ),
+            )
+        })?,
+    };
+    // Before anything is written: a missing CLI must not leave a request nobody answers.
+    let program = which::which(spec.program()).map_err(|_| CliError {
+        code: exit::PEER_NOT_FOUND,
+        message: format!("`{}` not found on PATH", spec.program()),
+        hint: Some(match &spec.install_hint {
+            Some(h) => format!("install it ({h}), or name another program with --peer-cmd; `relay doctor` checks every peer"),
+            None => "check the command, or see `relay doctor`".into(),
+        }),
+    })?;
+    let from = match &args.from {
+        Some(f) => f.clone(),
+        None => detect_from().to_owned(),
+    };
+    let request_path = match &args.supervise {
+        Some(path) => relay.contain(path)?,
+        None => {
+            let body = input::body(args.body.as_deref(), args.body_file.as_deref())?;
+            let target = match (&args.session, &args.name) {
+                (Some(s), _) => Target::Session(s.clone()),
+                (None, Some(n)) => Target::Name(n.clone()),
+                (None, None) => unreachable!("clap requires --name or --session"),
+            };
+            let new = NewRequest {
+                from: from.clone(),
+                to: args.to.clone(),
+                target,
+                kind: args.kind.clone(),
+                effort: args.effort.clone(),
+                body,
+                final_message: args.mode == Mode::ReadOnly,
+            };
+            create_request(&relay, &new, input::now()?)?.path
+        }
+    };
+    if args.bg {
+        return start_background(&relay, &request_path, args, &from);
+    }
+    let stop = StopFlags::install().context("installing signal handlers")?;
+    let call = Call {
+        relay: &relay,
+        spec: &spec,
+        program: &program,
+        args,
+        from: &from,
+        depth,
+    };
+    let record = call.execute(&request_path, &stop)?;
+    result::print(&record, args.json)?;
+    Ok(record.exit_code.unwrap_or(exit::FAILURE))
+}
+
+struct Call<'a> {
+    relay: &'a RelayDir,
+    spec: &'a PeerSpec,
+    program: &'a Path,
+    args: &'a CallArgs,
+    from: &'a str,
+    depth: u64,
+}
+
+/// The prompt the peer gets: it names the request file (the peer reads everything else there).
+fn prompt(request: &Path, mode: Mode) -> String {
+    let answer = match mode {
+        Mode::ReadOnly => {
+            "then give your whole reply, in the format its footer shows, as your final message"
+        }
+        _ => "then write your reply to the exact file its footer names, in the format it shows",
+    };
+    format!(
+        "Read and execute the relay request in {}: do the task it describes, {answer}.",
+        request.display()
+    )
+}
+
+impl Call<'_> {
+    fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
+        let request = read_request(request_path)?;
+        let reply = reply_path(request_path);
+        let reference = match &request.session {
+            Some(s) => format!("{s}/{}", request.id),
+            None => request.id.clone(),
+        };
+        let resume = self.previous_peer_session(request_path, &request);
+        let now = input::now()?;
+        let mut record = RunRecord {
+            exchange: reference,
+            id: request.id.clone(),
+            session: request.session.clone(),
+            from: self.from.to_owned(),
+            peer: self.args.to.clone(),
+            mode: self.args.mode,
+            model: self.args.model.clone(),
+            effort: self.args.effort.clone(),
+            state: State::Running,
+            outcome: None,
+            exit_code: None,
+            reason: None,
+            supervisor_pid: std::process::id(),
+            pid: None,
+            started: now,
+            ended: None,
+            elapsed_ms: 0,
+            timeout_s: self.args.timeout.as_secs(),
+            idle_timeout_s: self.args.idle_timeout.map(|d| d.as_secs()),
+            activity: None,
+            peer_exit_code: None,
+            peer_signal: None,
+            kill_ms: None,
+            request: request_path.to_path_buf(),
+            reply: reply.clone(),
+            stdout_log: run::sibling(request_path, "stdout.log"),
+            stderr_log: run::sibling(request_path, "stderr.log"),
+            status: None,
+            verify: None,
+            salvaged: false,
+            diagnostics: Vec::new(),
+            peer_session: None,
+            resumed: resume.clone(),
+            resume_fallback: false,
+            peer_error: None,
+            usage: peer::Usage::default(),
+        };
+        record.save()?;
+        let t0 = Instant::now();
+        let (mut outcome, mut report) = self.attempt(&mut record, resume.as_deref(), stop, t0)?;
+        // A peer session that cannot be resumed (expired, other machine, other cwd) must not
+        // lose the turn: run it again from the files, which hold the whole history, and say so.
+        if resume.is_some()
+            && outcome.end == End::Exited
+            && !reply.exists()
+            && (outcome.exit_code != Some(0) || record.peer_error.is_some())
+        {
+            eprintln!(
+                "relay: resuming {} session {} failed; running the turn again from the session files",
+                self.args.to,
+                resume.as_deref().unwrap_or_default()
+            );
+            for log in [&record.stdout_log, &record.stderr_log] {
+                let _ = std::fs::rename(log, log.with_extension("resume-failed.log"));
+            }
+            record.resume_fallback = true;
+            record.peer_error = None;
+            (outcome, report) = self.attempt(&mut record, None, stop, t0)?;
+        }
+        self.conclude(&mut record, &outcome, &report)?;
+        record.state = State::Finished;
+        record.ended = Some(input::now()?);
+        record.elapsed_ms = millis(t0.elapsed());
+        record.save()?;
+        run::append_ledger(self.relay, &record)?;
+        Ok(record)
+    }
+
+    /// The peer session id recorded by the latest earlier turn of this session with this peer.
+    fn previous_peer_session(
+        &self,
+        request_path: &Path,
+        request: &relay_core::Request,
+    ) -> Option<String> {
+        request.session.as_ref()?;
+        let dir = request_path.parent()?;
+        let this: u64 = request.id.parse().ok()?;
+        let turns = relay_core::session_turns(dir).ok()?;
+        turns
+            .iter()
+            .rev()
+            .filter(|t| t.number < this)
+            .find_map(|t| {
+                let r = RunRecord::load(&dir.join(format!("{}.req.md", t.stem))).ok()?;
+                (r.peer == self.args.to).then_some(r.peer_session).flatten()
+            })
+    }
+
+    fn attempt(
+        &self,
+        record: &mut RunRecord,
+        resume: Option<&str>,
+        stop: &StopFlags,
+        t0: Instant,
+    ) -> anyhow::Result<(supervise::Outcome, peer::PeerReport)> {
+        let prompt = prompt(&record.request, self.args.mode);
+        let vars = Vars {
+            prompt: &prompt,
+            request: &record.request,
+            reply: &record.reply,
+            root: self.relay.root(),
+            mode: self.args.mode,
+            model: self.args.model.as_deref(),
+            effort: self.args.effort.as_deref(),
+            peer_session: resume,
+        };
+        let mut env_set: Vec<(String, String)> = self.spec.env.clone().into_iter().collect();
+        if self.args.mode == Mode::Full {
+            env_set.extend(self.spec.full_env.clone());
+        }
+        env_set.extend([
+            ("RELAY_DEPTH".to_owned(), (self.depth + 1).to_string()),
+            ("RELAY_PEER".to_owned(), self.args.to.clone()),
+            (
+                "RELAY_REQUEST".to_owned(),
+                record.request.display().to_string(),
+            ),
+            ("RELAY_REPLY".to_owned(), record.reply.display().to_string()),
+            ("RELAY_PROMPT".to_owned(), prompt.clone()),
+            ("NO_COLOR".to_owned(), "1".to_owned()),
+        ]);
+        let mut env_remove: Vec<String> = peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect();
+        env_remove.extend(self.spec.unset_env.iter().cloned());
+        let spawn = Spawn {
+            program: self.program.to_path_buf(),
+            args: self.spec.argv(&vars).into_iter().map(Into::into).collect(),
+            cwd: self.relay.root().to_path_buf(),
+            env_set,
+            env_remove,
+            stdout: record.stdout_log.clone(),
+            stderr: record.stderr_log.clone(),
+        };
+        let limits = Limits {
+            timeout: self.args.timeout.saturating_sub(t0.elapsed()),
+            idle: self.args.idle_timeout,
+            grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
+            settle: Duration::from_millis(env_u64("RELAY_SETTLE_MS").unwrap_or(3000)),
+            log_cap: 16 * 1024 * 1024,
+        };
+        let child = supervise::start(&spawn)
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        record.pid = Some(child.id());
+        record.save()?;
+        let spinner = Spinner::new(self.args.json || self.args.supervise.is_some());
+        let mut last_save = Instant::now();
+        let format = self.spec.output;
+        let timeout_s = self.args.timeout.as_secs();
+        let peer_name = self.args.to.clone();
+        let reply = record.reply.clone();
+        let outcome = supervise::supervise(
+            child,
+            &spawn,
+            &limits,
+            stop,
+            &reply,
+            Instant::now(),
+            &mut |tick| {
+                let activity = peer::activity(
+                    format,
+                    &read_tail(tick.stdout, 4096),
+                    &read_tail(tick.stderr, 4096),
+                );
+                let elapsed = t0.elapsed().as_secs();
+                spinner.set(format!(
+                    "{peer_name} · {elapsed}s / {timeout_s}s · {}",
+                    activity.as_deref().unwrap_or("starting")
+                ));
+                if last_save.elapsed() >= Duration::from_secs(1) {
+                    last_save = Instant::now();
+                    record.activity = activity;
+                    record.elapsed_ms = millis(t0.elapsed());
+                    let _ = record.save();
+                }
+            },
+        )?;
+        spinner.finish();
+        let stdout = std::fs::read_to_string(&record.stdout_log).unwrap_or_default();
+        let stderr = read_tail(&record.stderr_log, 256 * 1024);
+        let report = peer::read_report(format, &stdout, &stderr);
+        record.activity = peer::activity(format, &peer::tail(&stdout, 4096), &stderr);
+        record.peer_exit_code = outcome.exit_code;
+        record.peer_signal = outcome.signal;
+        record.kill_ms = outcome.kill_time.map(millis);
+        record.peer_session = report.session_id.clone().or(record.peer_session.take());
+        record.peer_error = report.error.clone();
+        record.usage = report.usage.clone();
+        if !outcome.survivors.is_empty() {
+            eprintln!(
+                "relay: warning: processes {:?} survived SIGKILL",
+                outcome.survivors
+            );
+        }
+        Ok((outcome, report))
+    }
+
+    /// Decides the outcome from how the peer ended and what it left: a valid reply wins; else
+    /// an answer it printed is salvaged into the reply file; else there is no reply.
+    fn conclude(
+        &self,
+        record: &mut RunRecord,
+        outcome: &supervise::Outcome,
+        report: &peer::PeerReport,
+    ) -> anyhow::Result<()> {
+        let killed = match outcome.end {
+            End::Exited => None,
+            End::Timeout => Some((
+                Outcome::Timeout,
+                format!(
+                    "timed out after {}s; the peer's process tree was killed",
+                    self.args.timeout.as_secs()
+                ),
+            )),
+            End::Idle => Some((
+                Outcome::IdleTimeout,
+                format!(
+                    "no output for {}s; the peer's process tree was killed",
+                    self.args.idle_timeout.unwrap_or_default().as_secs()
+                ),
+            )),
+            End::Interrupted => Some((
+                Outcome::Interrupted,
+                "interrupted (Ctrl-C); the peer's process tree was killed".to_owned(),
+            )),
+            End::Terminated => Some((
+                Outcome::Terminated,
+                "terminated (SIGTERM); the peer's process tree was killed".to_owned(),
+            )),
+        };
+        if let Some((o, why)) = &killed {
+            if matches!(o, Outcome::Interrupted | Outcome::Terminated) {
+                finish(record, *o, why.clone());
+                return Ok(());
+            }
+        }
+        // Read-only peers cannot write: their final message is the reply, written by relay.
+        if !record.reply.exists() && killed.is_none() && self.args.mode == Mode::ReadOnly {
+            if let Some(text) = report
+                .final_message
+                .as_deref()
+                .and_then(|m| as_reply(&record.reply, m))
+            {
+                write_new(&record.reply, text.as_bytes())?;
+            }
+        }
+        if record.reply.exists() {
+            return self.judge_reply(record, killed.as_ref().map(|k| k.1.as_str()));
+        }
+        if let Some((o, why)) = killed {
+            finish(record, o, why);
+            return Ok(());
+        }
+        let final_message = report
+            .final_message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
+        let Some(text) = final_message else {
+            let mut why = format!("{} exited", self.args.to);
+            match (outcome.exit_code, outcome.signal) {
+                (Some(c), _) => why.push_str(&format!(" with code {c}")),
+                (None, Some(sig)) => why.push_str(&format!(" on signal {sig}")),
+                _ => {}
+            }
+            why.push_str(" without writing the reply");
+            if let Some(e) = &report.error {
+                why.push_str(&format!(": {}", peer::tail(e.trim(), 300)));
+            }
+            finish(record, Outcome::NoReply, why);
+            return Ok(());
+        };
+        let failed = outcome.exit_code != Some(0) || report.error.is_some();
+        let response = Response {
+            version: VERSION,
+            re: record.id.clone(),
+            from: self.args.to.clone(),
+            to: self.from.to_owned(),
+            status: if failed {
+                relay_core::Status::Error
+            } else {
+                relay_core::Status::Done
+            },
+            verify: Verify::Skip,
+            session: record.session.clone(),
+            created: Some(input::now()?),
+            salvaged: Some("final-message".into()),
+            body: format!("{text}\n"),
+        };
+        write_new(&record.reply, response.render().as_bytes())?;
+        record.status = Some(response.status);
+        record.verify = Some(Verify::Skip);
+        record.salvaged = true;
+        let why = format!(
+            "{} wrote no reply file; relay saved its final message as the reply (salvaged, verify skip)",
+            self.args.to
+        );
+        finish(record, Outcome::Salvaged, why);
+        Ok(())
+    }
+
+    /// A reply file exists: it must parse, validate and answer this request.
+    fn judge_reply(&self, record: &mut RunRecord, killed: Option<&str>) -> anyhow::Result<()> {
+        let report = relay_core::validate_file(&record.reply)?;
+        record.diagnostics = report.diagnostics.iter().map(ToString::to_string).collect();
+        let response = match (&report.message, report.is_valid()) {
+            (Some(Message::Response(r)), true) if r.re == record.id => r.clone(),
+            (Some(Message::Response(r)), true) => {
+                record.diagnostics.push(format!(
+                    "{}: re: is `{}`, but this request is `{}`",
+                    record.reply.display(),
+                    r.re,
+                    record.id
+                ));
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    "the reply answers another request".into(),
+                );
+                return Ok(());
+            }
+            _ => {
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    "the reply file is not a valid relay reply".into(),
+                );
+                return Ok(());
+            }
+        };
+        record.status = Some(response.status);
+        record.verify = Some(response.verify);
+        record.salvaged = response.salvaged.is_some();
+        let outcome = match (response.status, response.verify) {
+            (relay_core::Status::Error, _) => Outcome::StatusError,
+            (_, Verify::Fail) => Outcome::VerifyFailed,
+            _ => Outcome::Ok,
+        };
+        let why = match killed {
+            Some(k) => format!("reply written, then {k}"),
+            None => format!("{} replied", self.args.to),
+        };
+        finish(record, outcome, why);
+        Ok(())
+    }
+}
+
+fn finish(record: &mut RunRecord, outcome: Outcome, why: String) {
+    record.outcome = Some(outcome);
+    record.exit_code = Some(outcome.exit_code());
+    record.reason = Some(why);
+}
+
+/// The peer's final message as a reply file, if it is one (possibly inside a code fence).
+fn as_reply(path: &Path, message: &str) -> Option<String> {
+    let t = message.trim();
+    let t = match t.strip_prefix("```") {
+        Some(rest) => rest
+            .split_once('\n')?
+            .1
+            .trim_end()
+            .strip_suffix("```")?
+            .trim(),
+        None => t,
+    };
+    let text = format!("{t}\n");
+    let parsed = relay_core::parse(path, &text);
+    (!parsed.has_errors() && matches!(parsed.message, Some(Message::Response(_)))).then_some(text)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The last `max` bytes of a file, as text.
+fn read_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A spinner on stderr with elapsed time, timeout and the peer's latest activity; only on a
+/// terminal (nothing decorative when piped).
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn new(quiet: bool) -> Spinner {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    fn set(&self, msg: String) {
+        if let Some(b) = &self.0 {
+            b.set_message(msg);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// `--bg`: the request is written; start a detached `relay call --supervise` for it and return.
+fn start_background(
+    relay: &RelayDir,
+    request: &Path,
+    args: &CallArgs,
+    from: &str,
+) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("finding relay's own executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root")
+        .arg(relay.root())
+        .arg("call")
+        .arg("--supervise")
+        .arg(request);
+    cmd.args([
+        "--to",
+        &args.to,
+        "--from",
+        from,
+        "--mode",
+        args.mode.as_str(),
+    ]);
+    cmd.arg("--timeout")
+        .arg(format!("{}s", args.timeout.as_secs_f64()));
+    if let Some(d) = args.idle_timeout {
+        cmd.arg("--idle-timeout")
+            .arg(format!("{}s", d.as_secs_f64()));
+    }
+    for (flag, v) in [
+        ("--model", &args.model),
+        ("--effort", &args.effort),
+        ("--peer-cmd", &args.peer_cmd),
+    ] {
+        if let Some(v) = v {
+            cmd.arg(flag).arg(v);
+        }
+    }
+    let log = run::sibling(request, "supervisor.log");
+    let log_file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    #[cfg(unix)]
+    {
+        // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    let child = cmd.spawn().context("starting the background supervisor")?;
+    let parsed = read_request(request)?;
+    let reference = match &parsed.session {
+        Some(s) => format!("{s}/{}", parsed.id),
+        None => parsed.id.clone(),
+    };
+    let reply = reply_path(request);
+    if args.json {
+        crate::output::json(&serde_json::json!({
+            "exchange": reference,
+            "state": "running",
+            "supervisor_pid": child.id(),
+            "request": request,
+            "reply": reply,
+            "run_record": run::record_path(request),
+        }))?;
+    } else {
+        println!(
+            "relay call: id={reference} outcome=started peer={} pid={} reply={}",
+            args.to,
+            child.id(),
+            reply.display()
+        );
+        eprintln!(
+            "relay: running in the background; `relay wait {reference}` waits for the reply, `relay cancel {reference}` stops it"
+        );
+    }
+    debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
+    Ok(exit::OK)
+}

@@ -1,0 +1,70 @@
+//! `relay cancel`: stop a running call and its whole peer process tree.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use relay_core::exit;
+
+use crate::input;
+use crate::run::{RunRecord, State};
+
+/// Stop a running call: its supervisor kills the peer's whole process tree and records the
+/// call as terminated.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The exchange (an id, a unique name, session/turn, or a request path).
+    #[arg(value_name = "EXCHANGE")]
+    pub exchange: String,
+}
+
+pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
+    let relay = input::relay_dir(root)?;
+    let request = relay.locate(&args.exchange)?;
+    let record = RunRecord::load(&request)?;
+    if record.state == State::Finished {
+        eprintln!(
+            "relay: {} already finished ({})",
+            record.exchange,
+            record.reason.as_deref().unwrap_or("done")
+        );
+        return Ok(exit::OK);
+    }
+    if crate::commands::status::supervisor_alive(&record) {
+        #[cfg(unix)]
+        if let Some(pid) = rustix::process::Pid::from_raw(record.supervisor_pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        // The supervisor kills the tree (grace, then SIGKILL) and finishes the record.
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(15) {
+            if RunRecord::load(&request).is_ok_and(|r| r.state == State::Finished) {
+                println!("relay: cancelled {}", record.exchange);
+                return Ok(exit::OK);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!(
+            "{} did not stop within 15s (supervisor pid {})",
+            record.exchange,
+            record.supervisor_pid
+        );
+    }
+    // The supervisor is gone (killed, machine restarted): take the peer's group down directly.
+    #[cfg(unix)]
+    if let Some(pid) = record
+        .pid
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let mut r = record;
+    r.state = State::Finished;
+    r.outcome = Some(crate::run::Outcome::Terminated);
+    r.exit_code = Some(exit::INTERRUPTED);
+    r.reason =
+        Some("cancelled after its supervisor was gone; the peer's process group was killed".into());
+    r.ended = Some(input::now()?);
+    r.save()?;
+    println!("relay: cancelled {}", r.exchange);
+    Ok(exit::OK)
+}

@@ -1,0 +1,128 @@
+//! `relay status`: running and finished calls, from their run records.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use relay_core::exit;
+
+use crate::input;
+use crate::run::{self, Outcome, RunRecord, State};
+
+/// Show calls: running / finished, outcome, peer, pid, elapsed. With an exchange, that one.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay status                  # every call under .relay/
+  relay status big-job --json   # one call's run record")]
+pub struct StatusArgs {
+    /// One exchange (an id, a unique name, session/turn, or a request path).
+    #[arg(value_name = "EXCHANGE")]
+    pub exchange: Option<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Is the relay process that supervises this call still there? (Checks that the pid is a relay
+/// supervisor, so a reused pid does not count.)
+pub fn supervisor_alive(r: &RunRecord) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read(format!("/proc/{}/cmdline", r.supervisor_pid)).is_ok_and(|c| {
+            c.split(|b| *b == 0).any(|a| a == b"call") && !proc_is_zombie(r.supervisor_pid)
+        })
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        rustix::process::Pid::from_raw(r.supervisor_pid as i32)
+            .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = r;
+        true
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn proc_is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn state(r: &RunRecord) -> &'static str {
+    match r.state {
+        State::Finished => r.outcome.map_or("finished", Outcome::as_str),
+        State::Running if supervisor_alive(r) => "running",
+        State::Running => "lost",
+    }
+}
+
+pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
+    let relay = input::relay_dir(root)?;
+    let now = input::now()?;
+    let elapsed = |r: &RunRecord| match r.state {
+        State::Running => (now - r.started).whole_seconds().max(0) as f64,
+        State::Finished => r.elapsed_ms as f64 / 1000.0,
+    };
+    let records = match &args.exchange {
+        Some(e) => vec![RunRecord::load(&relay.locate(e)?)?],
+        None => run::all_records(&relay),
+    };
+    if args.json {
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["live_state"] = state(r).into();
+                v["elapsed_s"] = elapsed(r).into();
+                v
+            })
+            .collect();
+        let out = if args.exchange.is_some() {
+            rows.into_iter().next().unwrap_or_default()
+        } else {
+            rows.into()
+        };
+        crate::output::json(&out)?;
+        return Ok(exit::OK);
+    }
+    if records.is_empty() {
+        eprintln!("relay: no calls under {}", relay.path().display());
+        return Ok(exit::OK);
+    }
+    let mut out = std::io::stdout().lock();
+    let w = records
+        .iter()
+        .map(|r| r.exchange.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    writeln!(
+        out,
+        "{:<w$}  {:<13}  {:<8}  {:>8}  {:>9}  ACTIVITY",
+        "EXCHANGE", "STATE", "PEER", "PID", "ELAPSED"
+    )?;
+    for r in &records {
+        let pid = r.pid.map_or("-".to_owned(), |p| p.to_string());
+        let activity: String = r
+            .activity
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        writeln!(
+            out,
+            "{:<w$}  {:<13}  {:<8}  {pid:>8}  {:>8.1}s  {activity}",
+            r.exchange,
+            state(r),
+            r.peer,
+            elapsed(r)
+        )?;
+    }
+    Ok(exit::OK)
+}

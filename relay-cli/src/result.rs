@@ -1,0 +1,84 @@
+//! The result of a call as the caller sees it: one header line and the reply body on stdout;
+//! why it failed and where the logs are on stderr; or everything as JSON. Shared by `relay
+//! call` and `relay wait`.
+
+use std::io::Write as _;
+
+use relay_core::Message;
+
+use crate::run::{Outcome, RunRecord};
+
+/// The reply body, when the reply file is a valid reply.
+fn reply_body(record: &RunRecord) -> Option<String> {
+    let text = std::fs::read_to_string(&record.reply).ok()?;
+    match relay_core::parse(&record.reply, &text).message {
+        Some(Message::Response(r)) => Some(r.body),
+        _ => None,
+    }
+}
+
+pub fn header(r: &RunRecord) -> String {
+    let dash = |o: Option<&str>| o.unwrap_or("-").to_owned();
+    format!(
+        "relay call: id={} outcome={} status={} verify={} peer={} time={:.1}s reply={}{}",
+        r.exchange,
+        r.outcome.map_or("running", Outcome::as_str),
+        dash(r.status.map(relay_core::Status::as_str)),
+        dash(r.verify.map(relay_core::Verify::as_str)),
+        r.peer,
+        r.elapsed_ms as f64 / 1000.0,
+        r.reply.display(),
+        if r.salvaged {
+            " salvaged=final-message"
+        } else {
+            ""
+        },
+    )
+}
+
+pub fn print(r: &RunRecord, json: bool) -> anyhow::Result<()> {
+    let body = reply_body(r);
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        v["body"] = body.map_or(serde_json::Value::Null, serde_json::Value::String);
+        return crate::output::json(&v);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", header(r))?;
+    if let Some(body) = &body {
+        writeln!(out)?;
+        write!(out, "{body}")?;
+        if !body.ends_with('\n') {
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    let ok = matches!(
+        r.outcome,
+        Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError)
+    );
+    if !ok {
+        let mut err = std::io::stderr().lock();
+        if let Some(reason) = &r.reason {
+            writeln!(err, "relay: {reason}")?;
+        }
+        for d in &r.diagnostics {
+            writeln!(err, "relay: {d}")?;
+        }
+        if let Some(e) = &r.peer_error {
+            writeln!(
+                err,
+                "relay: {} reported: {}",
+                r.peer,
+                crate::peer::tail(e.trim(), 500)
+            )?;
+        }
+        writeln!(
+            err,
+            "hint: the peer's output is in {} and {}",
+            r.stdout_log.display(),
+            r.stderr_log.display()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! The run record: `<stem>.run.json` beside the exchange, rewritten (atomically) while the peer
+//! runs and once when it ends. `relay status`, `wait` and `cancel` read it; other agents can
+//! poll it instead of reading logs. Plus the ledger, `.relay/ledger.jsonl`, one line per call.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use relay_core::{RelayDir, Status, Verify, exit};
+use serde::{Deserialize, Serialize};
+
+use crate::peer::{Mode, Usage};
+
+/// How a call ended, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A valid reply: done with verify pass or skip.
+    Ok,
+    /// A valid reply: done, verify fail.
+    VerifyFailed,
+    /// A valid reply: status error.
+    StatusError,
+    /// No reply file, and nothing printed to salvage.
+    NoReply,
+    /// A reply file that does not validate (or answers another request).
+    InvalidReply,
+    /// No reply file; relay wrote one from what the peer printed.
+    Salvaged,
+    /// The wall-clock limit passed; the peer was killed.
+    Timeout,
+    /// No output for `--idle-timeout`; the peer was killed.
+    IdleTimeout,
+    /// relay got Ctrl-C; the peer was killed.
+    Interrupted,
+    /// relay got SIGTERM/SIGHUP (e.g. `relay cancel`); the peer was killed.
+    Terminated,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Ok => exit::OK,
+            Outcome::VerifyFailed => exit::VERIFY_FAILED,
+            Outcome::StatusError => exit::STATUS_ERROR,
+            Outcome::NoReply | Outcome::InvalidReply | Outcome::Salvaged => exit::NO_REPLY,
+            Outcome::Timeout | Outcome::IdleTimeout => exit::TIMEOUT,
+            Outcome::Interrupted | Outcome::Terminated => exit::INTERRUPTED,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::VerifyFailed => "verify-failed",
+            Outcome::StatusError => "status-error",
+            Outcome::NoReply => "no-reply",
+            Outcome::InvalidReply => "invalid-reply",
+            Outcome::Salvaged => "salvaged",
+            Outcome::Timeout => "timeout",
+            Outcome::IdleTimeout => "idle-timeout",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Terminated => "terminated",
+        }
+    }
+}
+
+/// Is the call still running?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Running,
+    Finished,
+}
+
+/// Everything about one call. Paths are absolute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub exchange: String,
+    pub id: String,
+    pub session: Option<String>,
+    pub from: String,
+    pub peer: String,
+    pub mode: Mode,
+    pub model: Option<String>,
+    pub effort: Option<String>,
+    pub state: State,
+    pub outcome: Option<Outcome>,
+    /// relay's exit code for this call (set when finished).
+    pub exit_code: Option<u8>,
+    /// Why it ended, in words.
+    pub reason: Option<String>,
+    /// The relay process supervising the peer.
+    pub supervisor_pid: u32,
+    /// The peer's pid (= its process group id).
+    pub pid: Option<u32>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended: Option<time::OffsetDateTime>,
+    pub elapsed_ms: u64,
+    pub timeout_s: u64,
+    pub idle_timeout_s: Option<u64>,
+    /// The peer's latest activity (last output line, summarized).
+    pub activity: Option<String>,
+    pub peer_exit_code: Option<i32>,
+    pub peer_signal: Option<i32>,
+    /// From the kill decision to the whole tree gone, when relay had to kill.
+    pub kill_ms: Option<u64>,
+    pub request: PathBuf,
+    pub reply: PathBuf,
+    pub stdout_log: PathBuf,
+    pub stderr_log: PathBuf,
+    pub status: Option<Status>,
+    pub verify: Option<Verify>,
+    pub salvaged: bool,
+    /// Problems with the reply (`path:line: field: message`).
+    pub diagnostics: Vec<String>,
+    /// The peer's own session id, for resuming the next turn.
+    pub peer_session: Option<String>,
+    /// The peer session this run resumed.
+    pub resumed: Option<String>,
+    /// Resuming failed and the turn ran again from the file history.
+    pub resume_fallback: bool,
+    pub peer_error: Option<String>,
+    pub usage: Usage,
+}
+
+/// The run-record path of a request path: `<stem>.run.json`.
+pub fn record_path(request: &Path) -> PathBuf {
+    sibling(request, "run.json")
+}
+
+/// `<stem>.<ext>` beside the request.
+pub fn sibling(request: &Path, ext: &str) -> PathBuf {
+    let name = request
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".req.md").unwrap_or(name);
+    request.with_file_name(format!("{stem}.{ext}"))
+}
+
+impl RunRecord {
+    pub fn save(&self) -> anyhow::Result<()> {
+        let path = record_path(&self.request);
+        let mut text = serde_json::to_vec_pretty(self)?;
+        text.push(b'\n');
+        relay_core::write_replace(&path, &text)?;
+        Ok(())
+    }
+
+    pub fn load(request: &Path) -> anyhow::Result<RunRecord> {
+        let path = record_path(request);
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a run record", path.display()))
+    }
+}
+
+/// Appends one line per finished call to `.relay/ledger.jsonl` (one `write` of one line in
+/// append mode, so concurrent calls do not interleave).
+pub fn append_ledger(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
+    let line = serde_json::json!({
+        "time": r.ended.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "exchange": r.exchange,
+        "from": r.from,
+        "peer": r.peer,
+        "mode": r.mode,
+        "model": r.model,
+        "outcome": r.outcome,
+        "status": r.status,
+        "verify": r.verify,
+        "exit_code": r.exit_code,
+        "elapsed_ms": r.elapsed_ms,
+        "salvaged": r.salvaged,
+        "peer_session": r.peer_session,
+        "usage": r.usage,
+    });
+    let mut bytes = serde_json::to_vec(&line)?;
+    bytes.push(b'\n');
+    let path = relay.path().join("ledger.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(&bytes)
+        .with_context(|| format!("appending to {}", path.display()))?;
+    Ok(())
+}
+
+/// Every run record under `.relay/` (one-shots and session turns), oldest first.
+pub fn all_records(relay: &RelayDir) -> Vec<RunRecord> {
+    let mut out = Vec::new();
+    let mut visit = |dir: &Path| {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if let Some(stem) = name.strip_suffix(".run.json") {
+                if let Ok(r) = RunRecord::load(&p.with_file_name(format!("{stem}.req.md"))) {
+                    out.push(r);
+                }
+            }
+        }
+    };
+    visit(relay.path());
+    if let Ok(rd) = std::fs::read_dir(relay.path()) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                visit(&e.path());
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        a.started
+            .cmp(&b.started)
+            .then_with(|| a.exchange.cmp(&b.exchange))
+    });
+    out
+}

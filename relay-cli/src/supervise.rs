@@ -1,0 +1,267 @@
+//! Running a peer under supervision: its own process group, stdin from /dev/null, output to
+//! files (no pipe a grandchild could hold open), a wall-clock and an idle deadline, and on any
+//! of those or on Ctrl-C/SIGTERM of relay itself: SIGTERM to the whole tree, a grace period,
+//! SIGKILL. Nothing the peer started outlives the call.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[cfg(unix)]
+#[path = "supervise/unix.rs"]
+mod os;
+#[cfg(not(unix))]
+#[path = "supervise/other.rs"]
+mod os;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub env_set: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+/// When to give up on the peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock limit.
+    pub timeout: Duration,
+    /// No new output on stdout or stderr for this long ends the run (`None`: off).
+    pub idle: Option<Duration>,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// After the peer exits, how long processes it left behind may still finish the reply.
+    pub settle: Duration,
+    /// Each log is truncated when it grows past this many bytes.
+    pub log_cap: u64,
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum End {
+    /// The peer exited by itself.
+    Exited,
+    /// `Limits::timeout` passed.
+    Timeout,
+    /// `Limits::idle` passed without output.
+    Idle,
+    /// relay got SIGINT (Ctrl-C).
+    Interrupted,
+    /// relay got SIGTERM or SIGHUP (e.g. `relay cancel`).
+    Terminated,
+}
+
+/// The result of a supervised run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub end: End,
+    /// The peer's exit code, if it exited normally.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the peer, if any.
+    pub signal: Option<i32>,
+    /// From the kill decision to the last process of the tree gone (when relay had to kill).
+    pub kill_time: Option<Duration>,
+    /// Processes still alive after the tree kill (should be empty; reported, never ignored).
+    pub survivors: Vec<u32>,
+}
+
+/// Signals relay itself received; checked on every poll.
+#[derive(Clone, Default)]
+pub struct StopFlags(Arc<AtomicUsize>);
+
+impl StopFlags {
+    /// Catches SIGINT, SIGTERM and SIGHUP for the rest of the process: they set the flag
+    /// instead of killing relay, so relay can kill the peer's tree first.
+    pub fn install() -> io::Result<StopFlags> {
+        let flags = StopFlags::default();
+        os::install_stop_handlers(&flags.0)?;
+        Ok(flags)
+    }
+
+    fn get(&self) -> Option<End> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            os::SIGINT_MARK => Some(End::Interrupted),
+            _ => Some(End::Terminated),
+        }
+    }
+}
+
+/// Called about every 100 ms while the peer runs.
+pub struct Tick<'a> {
+    pub stdout: &'a Path,
+    pub stderr: &'a Path,
+}
+
+/// Starts the peer (in its own process group) and returns at once.
+pub fn start(spawn: &Spawn) -> io::Result<Child> {
+    let out = log_file(&spawn.stdout)?;
+    let err = log_file(&spawn.stderr)?;
+    let mut cmd = Command::new(&spawn.program);
+    cmd.args(&spawn.args)
+        .current_dir(&spawn.cwd)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    for key in &spawn.env_remove {
+        cmd.env_remove(key);
+    }
+    for (k, v) in &spawn.env_set {
+        cmd.env(k, v);
+    }
+    os::prepare(&mut cmd);
+    cmd.spawn()
+}
+
+/// Append mode, so truncating the log (cap) makes the peer's next write land at the start
+/// instead of leaving a sparse hole.
+fn log_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Supervises a started peer until it ends, the limits pass, or relay is told to stop.
+/// `reply` is the file the peer should write; while processes it left behind still run after
+/// it exits, relay waits up to `settle` for that file before killing them.
+pub fn supervise(
+    mut child: Child,
+    spawn: &Spawn,
+    limits: &Limits,
+    stop: &StopFlags,
+    reply: &Path,
+    started: Instant,
+    on_tick: &mut dyn FnMut(&Tick<'_>),
+) -> io::Result<Outcome> {
+    let pid = child.id();
+    let mut sizes = (0u64, 0u64);
+    let mut last_output = started;
+    let mut last_tick = started;
+    let mut status: Option<ExitStatus> = None;
+    let end = loop {
+        if let Some(s) = child.try_wait()? {
+            status = Some(s);
+            break End::Exited;
+        }
+        let now = Instant::now();
+        let current = (
+            cap(&spawn.stdout, limits.log_cap),
+            cap(&spawn.stderr, limits.log_cap),
+        );
+        if current != sizes {
+            sizes = current;
+            last_output = now;
+        }
+        if let Some(end) = stop.get() {
+            break end;
+        }
+        if now - started >= limits.timeout {
+            break End::Timeout;
+        }
+        if limits.idle.is_some_and(|idle| now - last_output >= idle) {
+            break End::Idle;
+        }
+        if now - last_tick >= Duration::from_millis(100) {
+            last_tick = now;
+            on_tick(&Tick {
+                stdout: &spawn.stdout,
+                stderr: &spawn.stderr,
+            });
+        }
+        std::thread::sleep(poll_interval(now - started));
+    };
+    let mut kill_time = None;
+    if end == End::Exited {
+        // The peer is gone; anything it left running may still be writing the reply.
+        let settle_until = Instant::now() + limits.settle;
+        while os::tree_alive(pid)
+            && !reply.exists()
+            && Instant::now() < settle_until
+            && stop.get().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if os::tree_alive(pid) {
+            kill_time = Some(kill_tree(&mut child, pid, limits.grace, &mut status)?);
+        }
+    } else {
+        kill_time = Some(kill_tree(&mut child, pid, limits.grace, &mut status)?);
+    }
+    let status = match status {
+        Some(s) => s,
+        None => child.wait()?,
+    };
+    os::reap_orphans();
+    Ok(Outcome {
+        end,
+        exit_code: status.code(),
+        signal: os::signal_of(&status),
+        kill_time,
+        survivors: os::survivors(pid),
+    })
+}
+
+/// Short polls first (an instant peer costs relay almost nothing), longer ones later.
+fn poll_interval(elapsed: Duration) -> Duration {
+    match elapsed.as_millis() {
+        0..200 => Duration::from_millis(2),
+        200..2000 => Duration::from_millis(20),
+        _ => Duration::from_millis(50),
+    }
+}
+
+/// The size of a log, truncated to zero first when it passed `cap` (the peer writes in append
+/// mode, so it simply continues at the start).
+fn cap(path: &Path, cap: u64) -> u64 {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    if len > cap {
+        if let Ok(f) = OpenOptions::new().write(true).open(path) {
+            let _ = f.set_len(0);
+        }
+        return 0;
+    }
+    len
+}
+
+/// SIGTERM to the whole tree, wait up to `grace`, SIGKILL what is left, wait until it is gone.
+/// Returns how long that took.
+fn kill_tree(
+    child: &mut Child,
+    pid: u32,
+    grace: Duration,
+    status: &mut Option<ExitStatus>,
+) -> io::Result<Duration> {
+    let t0 = Instant::now();
+    os::signal_tree(pid, os::Sig::Term);
+    let mut killed = false;
+    loop {
+        if status.is_none() {
+            *status = child.try_wait()?;
+        }
+        if status.is_some() {
+            os::reap_orphans();
+        }
+        if !os::tree_alive(pid) && status.is_some() {
+            return Ok(t0.elapsed());
+        }
+        if !killed && t0.elapsed() >= grace {
+            os::signal_tree(pid, os::Sig::Kill);
+            killed = true;
+        }
+        if killed && t0.elapsed() >= grace + Duration::from_secs(5) {
+            // SIGKILL cannot be ignored; a process still here is stuck in the kernel. Report it
+            // (Outcome::survivors) rather than hang.
+            return Ok(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,34 @@
+//! Non-Unix fallback: the direct child only (job objects are future work; see README).
+
+use std::process::{Command, ExitStatus};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+pub const SIGINT_MARK: usize = 2;
+
+pub enum Sig {
+    Term,
+    Kill,
+}
+
+pub fn install_stop_handlers(_flag: &Arc<AtomicUsize>) -> std::io::Result<()> {
+    Ok(())
+}
+
+pub fn prepare(_cmd: &mut Command) {}
+
+pub fn signal_tree(_leader: u32, _sig: Sig) {}
+
+pub fn tree_alive(_leader: u32) -> bool {
+    false
+}
+
+pub fn survivors(_leader: u32) -> Vec<u32> {
+    Vec::new()
+}
+
+pub fn reap_orphans() {}
+
+pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
+    None
+}

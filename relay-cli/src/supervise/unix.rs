@@ -1,0 +1,160 @@
+//! Unix process control: process groups, and on Linux a subreaper plus a /proc walk, so that
+//! descendants which left the peer's process group (setsid, node's `detached`) are found and
+//! killed too.
+
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::process::{Command, ExitStatus};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use rustix::process::{Pid, Signal, WaitOptions};
+
+pub const SIGINT_MARK: usize = 2;
+
+pub enum Sig {
+    Term,
+    Kill,
+}
+
+pub fn install_stop_handlers(flag: &Arc<AtomicUsize>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    signal_hook::flag::register_usize(SIGINT, Arc::clone(flag), SIGINT_MARK)?;
+    signal_hook::flag::register_usize(SIGTERM, Arc::clone(flag), 15)?;
+    signal_hook::flag::register_usize(SIGHUP, Arc::clone(flag), 1)?;
+    Ok(())
+}
+
+pub fn prepare(cmd: &mut Command) {
+    // Its own group: one signal reaches every process, and the terminal's Ctrl-C reaches only
+    // relay, which then takes the whole tree down in order.
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // Orphans of the peer become relay's children instead of init's, so relay can find
+        // (and reap) them even when they left the group.
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    }
+}
+
+fn pid(raw: u32) -> Option<Pid> {
+    Pid::from_raw(i32::try_from(raw).ok()?)
+}
+
+pub fn signal_tree(leader: u32, sig: Sig) {
+    let sig = match sig {
+        Sig::Term => Signal::TERM,
+        Sig::Kill => Signal::KILL,
+    };
+    if let Some(p) = pid(leader) {
+        let _ = rustix::process::kill_process_group(p, sig);
+    }
+    for d in descendants(leader) {
+        if let Some(p) = pid(d) {
+            let _ = rustix::process::kill_process(p, sig);
+        }
+    }
+}
+
+/// Is any process of the tree still running (zombies do not count)?
+pub fn tree_alive(leader: u32) -> bool {
+    !survivors(leader).is_empty()
+}
+
+/// Live members of the peer's group and live descendants of relay.
+pub fn survivors(leader: u32) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut out = descendants(leader);
+        out.extend(
+            procs()
+                .into_iter()
+                .filter(|p| p.pgrp == leader && !p.zombie)
+                .map(|p| p.pid),
+        );
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        match pid(leader) {
+            Some(p) if rustix::process::test_kill_process_group(p).is_ok() => vec![leader],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reaps exited children other than the peer itself (orphans re-parented to relay). Only
+/// called once the peer's own status is collected, so it never steals it.
+pub fn reap_orphans() {
+    while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
+}
+
+pub fn signal_of(status: &ExitStatus) -> Option<i32> {
+    status.signal()
+}
+
+#[cfg(target_os = "linux")]
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    pgrp: u32,
+    zombie: bool,
+}
+
+#[cfg(target_os = "linux")]
+fn procs() -> Vec<Proc> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let name = e.ok()?.file_name();
+        let pid: u32 = name.to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parens: split after the
+        // last `)`.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut f = rest.split(' ');
+        let state = f.next()?;
+        let ppid = f.next()?.parse().ok()?;
+        let pgrp = f.next()?.parse().ok()?;
+        Some(Proc {
+            pid,
+            ppid,
+            pgrp,
+            zombie: state == "Z" || state == "X",
+        })
+    })
+    .collect()
+}
+
+/// Live descendants of relay (the peer, its children, and orphans re-parented to relay).
+fn descendants(_leader: u32) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let me = std::process::id();
+        let all = procs();
+        let mut found = vec![me];
+        let mut i = 0;
+        while i < found.len() {
+            let parent = found[i];
+            found.extend(
+                all.iter()
+                    .filter(|p| p.ppid == parent && p.pid != me)
+                    .map(|p| p.pid),
+            );
+            i += 1;
+        }
+        let live: std::collections::HashSet<u32> =
+            all.iter().filter(|p| !p.zombie).map(|p| p.pid).collect();
+        found
+            .into_iter()
+            .skip(1)
+            .filter(|p| live.contains(p))
+            .collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Vec::new()
+    }
+}
