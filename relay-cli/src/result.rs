@@ -36,7 +36,16 @@ pub fn header(r: &RunRecord) -> String {
     )
 }
 
+/// Prints the result. A reader that closed the pipe (`| head -1`) is not an error here: the
+/// call's exit code must still reach the caller.
 pub fn print(r: &RunRecord, json: bool) -> anyhow::Result<()> {
+    match print_inner(r, json) {
+        Err(e) if crate::error::is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
     let body = reply_body(r);
     if json {
         let mut v = serde_json::to_value(r)?;
