@@ -399,7 +399,7 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
                 };
                 match ev["type"].as_str() {
                     Some("thread.started") => {
-                        r.session_id = ev["thread_id"].as_str().map(str::to_owned)
+                        r.session_id = ev["thread_id"].as_str().map(str::to_owned);
                     }
                     Some("item.completed") if ev["item"]["type"] == "agent_message" => {
                         r.final_message = ev["item"]["text"].as_str().map(str::to_owned);
@@ -493,10 +493,10 @@ fn last_json_object(text: &str) -> Option<serde_json::Value> {
     for &i in starts.iter().rev() {
         let mut de =
             serde_json::Deserializer::from_str(&text[i..]).into_iter::<serde_json::Value>();
-        if let Some(Ok(v)) = de.next() {
-            if v.is_object() {
-                return Some(v);
-            }
+        if let Some(Ok(v)) = de.next()
+            && v.is_object()
+        {
+            return Some(v);
         }
     }
     None

@@ -200,10 +200,10 @@ pub fn all_records(relay: &RelayDir) -> Vec<RunRecord> {
         for e in rd.flatten() {
             let p = e.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if let Some(stem) = name.strip_suffix(".run.json") {
-                if let Ok(r) = RunRecord::load(&p.with_file_name(format!("{stem}.req.md"))) {
-                    out.push(r);
-                }
+            if let Some(stem) = name.strip_suffix(".run.json")
+                && let Ok(r) = RunRecord::load(&p.with_file_name(format!("{stem}.req.md")))
+            {
+                out.push(r);
             }
         }
     };

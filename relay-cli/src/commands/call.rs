@@ -494,21 +494,22 @@ impl Call<'_> {
                 "terminated (SIGTERM); the peer's process tree was killed".to_owned(),
             )),
         };
-        if let Some((o, why)) = &killed {
-            if matches!(o, Outcome::Interrupted | Outcome::Terminated) {
-                finish(record, *o, why.clone());
-                return Ok(());
-            }
+        if let Some((o, why)) = &killed
+            && matches!(o, Outcome::Interrupted | Outcome::Terminated)
+        {
+            finish(record, *o, why.clone());
+            return Ok(());
         }
         // Read-only peers cannot write: their final message is the reply, written by relay.
-        if !record.reply.exists() && killed.is_none() && self.args.mode == Mode::ReadOnly {
-            if let Some(text) = report
+        if !record.reply.exists()
+            && killed.is_none()
+            && self.args.mode == Mode::ReadOnly
+            && let Some(text) = report
                 .final_message
                 .as_deref()
                 .and_then(|m| as_reply(&record.reply, m))
-            {
-                write_new(&record.reply, text.as_bytes())?;
-            }
+        {
+            write_new(&record.reply, text.as_bytes())?;
         }
         if record.reply.exists() {
             return self.judge_reply(record, killed.as_ref().map(|k| k.1.as_str()));

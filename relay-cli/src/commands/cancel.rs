@@ -8,8 +8,10 @@ use relay_core::exit;
 use crate::input;
 use crate::run::{RunRecord, State};
 
-/// Stop a running call: its supervisor kills the peer's whole process tree and records the
-/// call as terminated.
+/// Stop a running call and its whole peer process tree.
+///
+/// The call's supervisor kills the tree (SIGTERM, grace period, SIGKILL) and records the call
+/// as terminated.
 #[derive(Debug, clap::Args)]
 pub struct CancelArgs {
     /// The exchange (an id, a unique name, session/turn, or a request path).

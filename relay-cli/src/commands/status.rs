@@ -8,7 +8,10 @@ use relay_core::exit;
 use crate::input;
 use crate::run::{self, Outcome, RunRecord, State};
 
-/// Show calls: running / finished, outcome, peer, pid, elapsed. With an exchange, that one.
+/// Show running and finished calls.
+///
+/// One line per call: state (running, or its outcome), peer, pid, elapsed time, latest
+/// activity. With an exchange, that call's run record.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:

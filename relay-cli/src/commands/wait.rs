@@ -9,8 +9,10 @@ use crate::error::CliError;
 use crate::input;
 use crate::run::{RunRecord, State};
 
-/// Wait for a call started with `relay call --bg`, then print its result as `relay call` would
-/// and exit with the same code.
+/// Wait for a background call and print its result.
+///
+/// For calls started with `relay call --bg`: prints the result as `relay call` would, and exits
+/// with the same code.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:

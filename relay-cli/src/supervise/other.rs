@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicUsize;
 
 pub const SIGINT_MARK: usize = 2;
 
+#[derive(Clone, Copy)]
 pub enum Sig {
     Term,
     Kill,

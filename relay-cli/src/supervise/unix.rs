@@ -11,6 +11,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 pub const SIGINT_MARK: usize = 2;
 
+#[derive(Clone, Copy)]
 pub enum Sig {
     Term,
     Kill,

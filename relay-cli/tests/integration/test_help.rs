@@ -17,6 +17,10 @@ fn top_level_help() {
     Usage: relay [OPTIONS] <COMMAND>
 
     Commands:
+      call         Hand a task to a peer agent and wait for its verified answer
+      wait         Wait for a background call and print its result
+      status       Show running and finished calls
+      cancel       Stop a running call and its whole peer process tree
       req          Write a request for a peer agent and print its path
       res          Write the reply to a request and print its path
       validate     Check requests and replies against the protocol

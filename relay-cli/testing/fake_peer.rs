@@ -1,0 +1,148 @@
+//! A fake peer for relay's tests: behaves like a peer CLI in one of several ways, fast and
+//! deterministic. relay runs it through `--peer-cmd`, so it finds the request and reply paths
+//! in `RELAY_REQUEST` / `RELAY_REPLY`.
+//!
+//! Usage: relay-fake-peer MODE. Every process it starts appends its pid to `$FAKE_PEER_PIDS`
+//! (when set), so a test can check that none survives.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn reply_text(re: &str, status: &str, verify: &str) -> String {
+    format!(
+        "---\nrelay: 6\nre: \"{re}\"\nfrom: fake\nto: user\nstatus: {status}\nverify: {verify}\n---\n\nFake peer answer for {re}.\n"
+    )
+}
+
+fn record_pid() {
+    if let Ok(path) = std::env::var("FAKE_PEER_PIDS") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("pid file");
+        writeln!(f, "{}", std::process::id()).expect("write pid");
+    }
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// Starts this program again in `mode` (a grandchild of relay), inheriting stdout and stderr.
+/// Never waited for on purpose: it is the process that outlives its parent.
+#[allow(clippy::zombie_processes)]
+fn spawn_self(mode: &str, own_group: bool) {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.arg(mode).stdin(Stdio::null());
+    #[cfg(unix)]
+    if own_group {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    let _ = own_group;
+    cmd.spawn().expect("spawn grandchild");
+}
+
+fn main() {
+    record_pid();
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "instant".into());
+    let reply = std::env::var("RELAY_REPLY").unwrap_or_default();
+    let request = std::env::var("RELAY_REQUEST").unwrap_or_default();
+    let re = Path::new(&request)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".req.md"))
+        .unwrap_or("unknown")
+        .to_owned();
+    let status = std::env::var("FAKE_PEER_STATUS").unwrap_or_else(|_| "done".into());
+    let verify = std::env::var("FAKE_PEER_VERIFY").unwrap_or_else(|_| "pass".into());
+    let write = |text: &str| std::fs::write(&reply, text).expect("write reply");
+    match mode.as_str() {
+        "instant" => write(&reply_text(&re, &status, &verify)),
+        "slow" => {
+            println!("working");
+            sleep_ms(
+                std::env::var("FAKE_PEER_DELAY_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1500),
+            );
+            write(&reply_text(&re, &status, &verify));
+        }
+        // A grandchild holds stdout and stderr open forever; the peer itself hangs too.
+        "hang" => {
+            spawn_self("sleep-forever", false);
+            println!("hanging");
+            sleep_ms(3_600_000);
+        }
+        // Like hang, but the grandchild left the process group (setsid-style), as node's
+        // `detached` children do.
+        "hang-escaped" => {
+            spawn_self("sleep-forever", true);
+            sleep_ms(3_600_000);
+        }
+        "sleep-forever" => sleep_ms(3_600_000),
+        // Ignores SIGTERM: only SIGKILL ends it (gemini's parent process does this).
+        "ignore-term" => {
+            spawn_self("sleep-forever", false);
+            #[cfg(unix)]
+            ignore_sigterm();
+            sleep_ms(3_600_000);
+        }
+        "crash" => {
+            eprintln!("fake peer: something broke");
+            std::process::exit(3);
+        }
+        "garbage" => write("this is not a relay reply\n"),
+        "stdout-only" => println!("I did the task but only printed the answer here."),
+        "partial" => {
+            let full = reply_text(&re, &status, &verify);
+            write(&full[..full.len() / 3]);
+        }
+        "wrong-id" => write(&reply_text(
+            "20200101-000000-someone-else",
+            &status,
+            &verify,
+        )),
+        // Exits at once; a background grandchild writes the reply a little later.
+        "late" => spawn_self("late-writer", false),
+        "late-writer" => {
+            sleep_ms(500);
+            write(&reply_text(&re, &status, &verify));
+        }
+        // Read-only peers answer with the whole reply as their final message.
+        "final-reply" => print!("{}", reply_text(&re, &status, &verify)),
+        // Calls relay again (recursion guard tests): RELAY_FAKE_INNER is the inner command.
+        "recurse" => {
+            let inner = std::env::var("FAKE_PEER_INNER").expect("FAKE_PEER_INNER");
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(inner)
+                .output()
+                .expect("inner");
+            let code = out.status.code().unwrap_or(-1);
+            let body = format!(
+                "inner exit {code}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            write(
+                &reply_text(&re, "done", "skip")
+                    .replace(&format!("Fake peer answer for {re}."), &body),
+            );
+        }
+        other => {
+            eprintln!("fake peer: unknown mode {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn ignore_sigterm() {
+    // Register a handler that does nothing: the process keeps running on SIGTERM.
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag).expect("handler");
+}
