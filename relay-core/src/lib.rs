@@ -52,9 +52,9 @@ mod validate;
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
 pub use crate::layout::{RELAY_DIR_NAME, RelayDir, reply_path, swap_suffix};
 pub use crate::message::{
-    FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MIN_VERSION, Message, Parsed,
-    RESPONSE_PLACEHOLDER, Request, Response, Status, VERIFY_RULE, VERSION, Verify, check_body,
-    parse,
+    FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MIN_VERSION, Message,
+    Parsed, RESPONSE_PLACEHOLDER, Request, Response, Status, VERIFY_RULE, VERSION, Verify,
+    WRITE_FILE_RULE, check_body, parse,
 };
 pub use crate::store::{
     Created, Exchange, NewRequest, NewResponse, ReplyState, Target, Turn, create_request,

@@ -215,10 +215,6 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
             create_request(&relay, &new, input::now()?)?.path
         }
     };
-    if args.bg {
-        return start_background(&relay, &request_path, args, &from);
-    }
-    let stop = StopFlags::install().context("installing signal handlers")?;
     let call = Call {
         relay: &relay,
         spec: &spec,
@@ -227,6 +223,10 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
         from: &from,
         depth,
     };
+    if args.bg {
+        return call.start_background(&request_path);
+    }
+    let stop = StopFlags::install().context("installing signal handlers")?;
     let record = call.execute(&request_path, &stop)?;
     result::print(&record, args.json)?;
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
@@ -264,45 +264,7 @@ impl Call<'_> {
             None => request.id.clone(),
         };
         let resume = self.previous_peer_session(request_path, &request);
-        let now = input::now()?;
-        let mut record = RunRecord {
-            exchange: reference,
-            id: request.id.clone(),
-            session: request.session.clone(),
-            from: self.from.to_owned(),
-            peer: self.args.to.clone(),
-            mode: self.args.mode,
-            model: self.args.model.clone(),
-            effort: self.args.effort.clone(),
-            state: State::Running,
-            outcome: None,
-            exit_code: None,
-            reason: None,
-            supervisor_pid: std::process::id(),
-            pid: None,
-            started: now,
-            ended: None,
-            elapsed_ms: 0,
-            timeout_s: self.args.timeout.as_secs(),
-            idle_timeout_s: self.args.idle_timeout.map(|d| d.as_secs()),
-            activity: None,
-            peer_exit_code: None,
-            peer_signal: None,
-            kill_ms: None,
-            request: request_path.to_path_buf(),
-            reply: reply.clone(),
-            stdout_log: run::sibling(request_path, "stdout.log"),
-            stderr_log: run::sibling(request_path, "stderr.log"),
-            status: None,
-            verify: None,
-            salvaged: false,
-            diagnostics: Vec::new(),
-            peer_session: None,
-            resumed: resume.clone(),
-            resume_fallback: false,
-            peer_error: None,
-            usage: peer::Usage::default(),
-        };
+        let mut record = self.new_record(request_path, &request, resume.clone())?;
         record.save()?;
         let t0 = Instant::now();
         let (mut outcome, mut report) = self.attempt(&mut record, resume.as_deref(), stop, t0)?;
@@ -332,6 +294,58 @@ impl Call<'_> {
         record.save()?;
         run::append_ledger(self.relay, &record)?;
         Ok(record)
+    }
+
+    /// The run record of a call about to start.
+    fn new_record(
+        &self,
+        request_path: &Path,
+        request: &relay_core::Request,
+        resume: Option<String>,
+    ) -> anyhow::Result<RunRecord> {
+        let reply = reply_path(request_path);
+        let reference = match &request.session {
+            Some(s) => format!("{s}/{}", request.id),
+            None => request.id.clone(),
+        };
+        Ok(RunRecord {
+            exchange: reference,
+            id: request.id.clone(),
+            session: request.session.clone(),
+            from: self.from.to_owned(),
+            peer: self.args.to.clone(),
+            mode: self.args.mode,
+            model: self.args.model.clone(),
+            effort: self.args.effort.clone(),
+            state: State::Running,
+            outcome: None,
+            exit_code: None,
+            reason: None,
+            supervisor_pid: std::process::id(),
+            pid: None,
+            started: input::now()?,
+            ended: None,
+            elapsed_ms: 0,
+            timeout_s: self.args.timeout.as_secs(),
+            idle_timeout_s: self.args.idle_timeout.map(|d| d.as_secs()),
+            activity: None,
+            peer_exit_code: None,
+            peer_signal: None,
+            kill_ms: None,
+            request: request_path.to_path_buf(),
+            reply: reply.clone(),
+            stdout_log: run::sibling(request_path, "stdout.log"),
+            stderr_log: run::sibling(request_path, "stderr.log"),
+            status: None,
+            verify: None,
+            salvaged: false,
+            diagnostics: Vec::new(),
+            peer_session: None,
+            resumed: resume.clone(),
+            resume_fallback: false,
+            peer_error: None,
+            usage: peer::Usage::default(),
+        })
     }
 
     /// The peer session id recorded by the latest earlier turn of this session with this peer.
@@ -680,81 +694,84 @@ impl Spinner {
 }
 
 /// `--bg`: the request is written; start a detached `relay call --supervise` for it and return.
-fn start_background(
-    relay: &RelayDir,
-    request: &Path,
-    args: &CallArgs,
-    from: &str,
-) -> anyhow::Result<u8> {
-    let exe = std::env::current_exe().context("finding relay's own executable")?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--root")
-        .arg(relay.root())
-        .arg("call")
-        .arg("--supervise")
-        .arg(request);
-    cmd.args([
-        "--to",
-        &args.to,
-        "--from",
-        from,
-        "--mode",
-        args.mode.as_str(),
-    ]);
-    cmd.arg("--timeout")
-        .arg(format!("{}s", args.timeout.as_secs_f64()));
-    if let Some(d) = args.idle_timeout {
-        cmd.arg("--idle-timeout")
-            .arg(format!("{}s", d.as_secs_f64()));
-    }
-    for (flag, v) in [
-        ("--model", &args.model),
-        ("--effort", &args.effort),
-        ("--peer-cmd", &args.peer_cmd),
-    ] {
-        if let Some(v) = v {
-            cmd.arg(flag).arg(v);
+impl Call<'_> {
+    fn start_background(&self, request: &Path) -> anyhow::Result<u8> {
+        let (relay, args, from) = (self.relay, self.args, self.from);
+        let exe = std::env::current_exe().context("finding relay's own executable")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--root")
+            .arg(relay.root())
+            .arg("call")
+            .arg("--supervise")
+            .arg(request);
+        cmd.args([
+            "--to",
+            &args.to,
+            "--from",
+            from,
+            "--mode",
+            args.mode.as_str(),
+        ]);
+        cmd.arg("--timeout")
+            .arg(format!("{}s", args.timeout.as_secs_f64()));
+        if let Some(d) = args.idle_timeout {
+            cmd.arg("--idle-timeout")
+                .arg(format!("{}s", d.as_secs_f64()));
         }
+        for (flag, v) in [
+            ("--model", &args.model),
+            ("--effort", &args.effort),
+            ("--peer-cmd", &args.peer_cmd),
+        ] {
+            if let Some(v) = v {
+                cmd.arg(flag).arg(v);
+            }
+        }
+        let log = run::sibling(request, "supervisor.log");
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        #[cfg(unix)]
+        {
+            // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().context("starting the background supervisor")?;
+        let parsed = read_request(request)?;
+        // Written now, so `relay wait` / `status` right after this returns find the call; the
+        // supervisor rewrites it as soon as it starts.
+        let mut record = self.new_record(request, &parsed, None)?;
+        record.supervisor_pid = child.id();
+        record.save()?;
+        let reference = match &parsed.session {
+            Some(s) => format!("{s}/{}", parsed.id),
+            None => parsed.id.clone(),
+        };
+        let reply = reply_path(request);
+        if args.json {
+            crate::output::json(&serde_json::json!({
+                "exchange": reference,
+                "state": "running",
+                "supervisor_pid": child.id(),
+                "request": request,
+                "reply": reply,
+                "run_record": run::record_path(request),
+            }))?;
+        } else {
+            println!(
+                "relay call: id={reference} outcome=started peer={} pid={} reply={}",
+                args.to,
+                child.id(),
+                reply.display()
+            );
+            eprintln!(
+                "relay: running in the background; `relay wait {reference}` waits for the reply, `relay cancel {reference}` stops it"
+            );
+        }
+        debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
+        Ok(exit::OK)
     }
-    let log = run::sibling(request, "supervisor.log");
-    let log_file =
-        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file);
-    #[cfg(unix)]
-    {
-        // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
-        use std::os::unix::process::CommandExt as _;
-        cmd.process_group(0);
-    }
-    let child = cmd.spawn().context("starting the background supervisor")?;
-    let parsed = read_request(request)?;
-    let reference = match &parsed.session {
-        Some(s) => format!("{s}/{}", parsed.id),
-        None => parsed.id.clone(),
-    };
-    let reply = reply_path(request);
-    if args.json {
-        crate::output::json(&serde_json::json!({
-            "exchange": reference,
-            "state": "running",
-            "supervisor_pid": child.id(),
-            "request": request,
-            "reply": reply,
-            "run_record": run::record_path(request),
-        }))?;
-    } else {
-        println!(
-            "relay call: id={reference} outcome=started peer={} pid={} reply={}",
-            args.to,
-            child.id(),
-            reply.display()
-        );
-        eprintln!(
-            "relay: running in the background; `relay wait {reference}` waits for the reply, `relay cancel {reference}` stops it"
-        );
-    }
-    debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
-    Ok(exit::OK)
 }

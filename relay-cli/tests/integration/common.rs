@@ -46,6 +46,8 @@ impl TestEnv {
             .env_clear()
             .env("HOME", self.root.parent().unwrap())
             .env("RELAY_NOW", &self.now)
+            // `--peer-cmd` runs through sh; nothing else from the host's PATH is needed.
+            .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::null());
         cmd
     }
@@ -97,6 +99,7 @@ impl TestEnv {
 
     pub fn normalize(&self, s: &str) -> String {
         s.replace(self.root.to_str().unwrap(), "$ROOT")
+            .replace(self.root.parent().unwrap().to_str().unwrap(), "$HOME")
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -134,4 +137,32 @@ impl TestEnv {
 /// The exit code, which must exist.
 pub fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally")
+}
+
+/// The fake peer binary (relay-cli/testing/fake_peer.rs).
+pub const FAKE_PEER: &str = env!("CARGO_BIN_EXE_relay-fake-peer");
+
+/// Is a process still running? (Gone, or a zombie nobody reaped yet, counts as dead.)
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| !stat[i + 2..].starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// Replaces the wall-clock parts of `relay call` output (they vary run to run).
+pub fn no_times(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("time=") {
+        out.push_str(&rest[..i + 5]);
+        let after = &rest[i + 5..];
+        let end = after.find('s').map_or(0, |e| e + 1);
+        out.push_str("[T]");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod conformance;
+mod test_call;
 mod test_concurrency;
 mod test_help;
 mod test_list_show;

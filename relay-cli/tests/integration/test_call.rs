@@ -1,0 +1,581 @@
+//! `relay call` against the hermetic fake peer: every way a peer can behave, each ending with
+//! the right outcome, exit code and files, and no process left behind.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::common::{FAKE_PEER, TestEnv, alive, code, no_times};
+use insta::assert_snapshot;
+
+struct Call {
+    env: TestEnv,
+    pids: PathBuf,
+}
+
+impl Call {
+    fn new() -> Call {
+        let env = TestEnv::new();
+        let pids = env.root.parent().unwrap().join("pids.txt");
+        Call { env, pids }
+    }
+
+    /// `relay call --to fake --name NAME --peer-cmd 'relay-fake-peer MODE' ...EXTRA 'the task'`
+    fn run(&self, mode: &str, extra: &[&str], envs: &[(&str, &str)]) -> Output {
+        let peer_cmd = format!("{FAKE_PEER} {mode}");
+        let mut args = vec![
+            "call",
+            "--to",
+            "fake",
+            "--name",
+            mode,
+            "--peer-cmd",
+            &peer_cmd,
+        ];
+        args.extend(extra);
+        args.push("Do the task.");
+        let mut cmd = self.env.cmd(&args);
+        cmd.env("FAKE_PEER_PIDS", &self.pids)
+            .env("RELAY_KILL_GRACE_MS", "300")
+            .env("RELAY_SETTLE_MS", "3000");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn render(&self, out: &Output) -> String {
+        no_times(&self.env.render(out))
+    }
+
+    /// Every process the fake peer started is gone.
+    fn assert_no_survivors(&self) {
+        let pids = std::fs::read_to_string(&self.pids).unwrap_or_default();
+        let started: Vec<u32> = pids.lines().filter_map(|l| l.parse().ok()).collect();
+        assert!(!started.is_empty(), "the fake peer recorded no pid");
+        let alive: Vec<u32> = started.iter().copied().filter(|p| alive(*p)).collect();
+        assert!(
+            alive.is_empty(),
+            "processes left behind: {alive:?} of {started:?}"
+        );
+    }
+
+    fn record(&self, mode: &str) -> serde_json::Value {
+        let path = self
+            .env
+            .relay_dir()
+            .join(format!("20261121-163000-{mode}.run.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn instant_reply() {
+    let c = Call::new();
+    let out = c.run("instant", &[], &[]);
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-instant outcome=ok status=done verify=pass peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-instant.res.md
+
+    Fake peer answer for 20261121-163000-instant.
+    ");
+    assert_eq!(
+        c.env.relay_files(),
+        [
+            ".gitignore",
+            "20261121-163000-instant.req.md",
+            "20261121-163000-instant.res.md",
+            "20261121-163000-instant.run.json",
+            "20261121-163000-instant.stderr.log",
+            "20261121-163000-instant.stdout.log",
+            "ledger.jsonl"
+        ]
+    );
+    let r = c.record("instant");
+    assert_eq!(
+        (
+            r["state"].as_str(),
+            r["outcome"].as_str(),
+            r["exit_code"].as_u64()
+        ),
+        (Some("finished"), Some("ok"), Some(0))
+    );
+    let ledger = c.env.read(".relay/ledger.jsonl");
+    assert_eq!(ledger.lines().count(), 1);
+    assert!(ledger.contains("\"outcome\":\"ok\""), "{ledger}");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn slow_reply() {
+    let c = Call::new();
+    let out = c.run("slow", &[], &[("FAKE_PEER_DELAY_MS", "400")]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    c.assert_no_survivors();
+}
+
+#[test]
+fn hang_with_a_grandchild_holding_the_pipes_is_killed_at_the_deadline() {
+    let c = Call::new();
+    let out = c.run("hang", &["--timeout", "1"], &[]);
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-hang outcome=timeout status=- verify=- peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-hang.res.md
+    ------- stderr -------
+    relay: timed out after 1s; the peer's process tree was killed
+    hint: the peer's output is in $ROOT/.relay/20261121-163000-hang.stdout.log and $ROOT/.relay/20261121-163000-hang.stderr.log
+    [exit status: 124]
+    ");
+    let r = c.record("hang");
+    assert_eq!(r["outcome"], "timeout");
+    assert!(
+        r["kill_ms"].is_u64(),
+        "the record says how the tree was killed: {r}"
+    );
+    c.assert_no_survivors();
+}
+
+#[test]
+fn a_grandchild_that_left_the_process_group_is_killed_too() {
+    let c = Call::new();
+    let out = c.run("hang-escaped", &["--timeout", "1"], &[]);
+    assert_eq!(code(&out), 124, "{}", c.render(&out));
+    c.assert_no_survivors();
+}
+
+#[test]
+fn a_peer_ignoring_sigterm_gets_sigkill() {
+    let c = Call::new();
+    let out = c.run("ignore-term", &["--timeout", "1"], &[]);
+    assert_eq!(code(&out), 124, "{}", c.render(&out));
+    // SIGKILL only comes after the grace period (300 ms here), so the kill cannot be quicker.
+    let kill_ms = c.record("ignore-term")["kill_ms"].as_u64().unwrap();
+    assert!(kill_ms >= 300, "killed after {kill_ms} ms, before the grace period ended");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn idle_timeout() {
+    let c = Call::new();
+    let out = c.run("hang", &["--idle-timeout", "1"], &[]);
+    assert_eq!(code(&out), 124, "{}", c.render(&out));
+    assert_eq!(c.record("hang")["outcome"], "idle-timeout");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn crash() {
+    let c = Call::new();
+    let out = c.run("crash", &[], &[]);
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-crash outcome=no-reply status=- verify=- peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-crash.res.md
+    ------- stderr -------
+    relay: fake exited with code 3 without writing the reply
+    hint: the peer's output is in $ROOT/.relay/20261121-163000-crash.stdout.log and $ROOT/.relay/20261121-163000-crash.stderr.log
+    [exit status: 12]
+    ");
+    assert!(
+        !c.env
+            .relay_dir()
+            .join("20261121-163000-crash.res.md")
+            .exists()
+    );
+    c.assert_no_survivors();
+}
+
+#[test]
+fn garbage_reply() {
+    let c = Call::new();
+    let out = c.run("garbage", &[], &[]);
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-garbage outcome=invalid-reply status=- verify=- peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-garbage.res.md
+    ------- stderr -------
+    relay: the reply file is not a valid relay reply
+    relay: $ROOT/.relay/20261121-163000-garbage.res.md:1: frontmatter: the file must start with a line that is exactly `---`
+    hint: the peer's output is in $ROOT/.relay/20261121-163000-garbage.stdout.log and $ROOT/.relay/20261121-163000-garbage.stderr.log
+    [exit status: 12]
+    ");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn partial_reply() {
+    let c = Call::new();
+    let out = c.run("partial", &[], &[]);
+    assert_eq!(code(&out), 12, "{}", c.render(&out));
+    assert_eq!(c.record("partial")["outcome"], "invalid-reply");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn reply_to_the_wrong_id() {
+    let c = Call::new();
+    let out = c.run("wrong-id", &[], &[]);
+    assert_snapshot!(c.render(&out), @r#"
+    relay call: id=20261121-163000-wrong-id outcome=invalid-reply status=- verify=- peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-wrong-id.res.md
+
+    Fake peer answer for 20200101-000000-someone-else.
+    ------- stderr -------
+    relay: the reply file is not a valid relay reply
+    relay: $ROOT/.relay/20261121-163000-wrong-id.res.md:3: re: is "20200101-000000-someone-else" but the file is "20261121-163000-wrong-id.res.md": the re must be the file name without .res.md
+    hint: the peer's output is in $ROOT/.relay/20261121-163000-wrong-id.stdout.log and $ROOT/.relay/20261121-163000-wrong-id.stderr.log
+    [exit status: 12]
+    "#);
+    c.assert_no_survivors();
+}
+
+#[test]
+fn answer_on_stdout_only_is_salvaged() {
+    let c = Call::new();
+    let out = c.run("stdout-only", &[], &[]);
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-stdout-only outcome=salvaged status=done verify=skip peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-stdout-only.res.md salvaged=final-message
+
+    I did the task but only printed the answer here.
+    ------- stderr -------
+    relay: fake wrote no reply file; relay saved its final message as the reply (salvaged, verify skip)
+    hint: the peer's output is in $ROOT/.relay/20261121-163000-stdout-only.stdout.log and $ROOT/.relay/20261121-163000-stdout-only.stderr.log
+    [exit status: 12]
+    ");
+    let reply = c.env.read(".relay/20261121-163000-stdout-only.res.md");
+    assert_snapshot!(reply, @r#"
+    ---
+    relay: 6
+    re: "20261121-163000-stdout-only"
+    from: fake
+    to: user
+    status: done
+    verify: skip
+    salvaged: final-message
+    created: "2026-11-21T16:30:00Z"
+    ---
+
+    I did the task but only printed the answer here.
+    "#);
+    let v = c
+        .env
+        .run(&["validate", ".relay/20261121-163000-stdout-only.res.md"]);
+    assert_eq!(
+        code(&v),
+        0,
+        "a salvaged reply is a valid reply: {}",
+        c.env.render(&v)
+    );
+    c.assert_no_survivors();
+}
+
+#[test]
+fn reply_written_late_by_a_grandchild_after_the_peer_exits() {
+    let c = Call::new();
+    let out = c.run("late", &[], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    assert_eq!(c.record("late")["outcome"], "ok");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn read_only_peer_answers_as_final_message() {
+    let c = Call::new();
+    let out = c.run("final-reply", &["--mode", "read-only"], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let req = c.env.read(".relay/20261121-163000-final-reply.req.md");
+    assert!(req.contains(relay_core::FINAL_MESSAGE_RULE), "{req}");
+    let reply = c.env.read(".relay/20261121-163000-final-reply.res.md");
+    assert!(
+        reply.starts_with("---\nrelay: 6\nre: \"20261121-163000-final-reply\""),
+        "{reply}"
+    );
+    assert!(
+        !reply.contains("salvaged"),
+        "a complete reply is not salvaged"
+    );
+}
+
+#[test]
+fn status_and_verify_map_to_exit_codes() {
+    for (status, verify, want) in [
+        ("done", "pass", 0),
+        ("done", "skip", 0),
+        ("done", "fail", 10),
+        ("error", "skip", 11),
+        ("error", "fail", 11),
+    ] {
+        let c = Call::new();
+        let out = c.run(
+            "instant",
+            &[],
+            &[("FAKE_PEER_STATUS", status), ("FAKE_PEER_VERIFY", verify)],
+        );
+        assert_eq!(code(&out), want, "{status}/{verify}: {}", c.render(&out));
+        let header = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(
+            header.contains(&format!("status={status} verify={verify}")),
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn json_result() {
+    let c = Call::new();
+    let out = c.run("instant", &["--json"], &[]);
+    assert_eq!(code(&out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "exchange",
+        "outcome",
+        "status",
+        "verify",
+        "reply",
+        "request",
+        "stdout_log",
+        "stderr_log",
+        "elapsed_ms",
+        "usage",
+        "body",
+        "salvaged",
+        "reason",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["body"], "Fake peer answer for 20261121-163000-instant.\n");
+}
+
+#[test]
+fn ctrl_c_kills_the_tree_and_exits_130() {
+    let c = Call::new();
+    let peer_cmd = format!("{FAKE_PEER} hang");
+    let mut child = c
+        .env
+        .cmd(&[
+            "call",
+            "--to",
+            "fake",
+            "--name",
+            "hang",
+            "--peer-cmd",
+            &peer_cmd,
+            "task",
+        ])
+        .env("FAKE_PEER_PIDS", &c.pids)
+        .env("RELAY_KILL_GRACE_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the peer and its grandchild run, then interrupt relay.
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&c.pids)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(t0.elapsed().as_secs() < 20, "the fake peer never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", c.render(&out));
+    assert_eq!(c.record("hang")["outcome"], "interrupted");
+    c.assert_no_survivors();
+}
+
+#[test]
+fn peer_not_found_writes_nothing() {
+    let env = TestEnv::new();
+    let out = env.run(&["call", "--to", "codex", "--name", "x", "task"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: `codex` not found on PATH
+    hint: install it (npm install -g @openai/codex), or name another program with --peer-cmd; `relay doctor` checks every peer
+    [exit status: 127]
+    ");
+    assert!(env.relay_files().is_empty());
+    let out = env.run(&["call", "--to", "nosuch", "--name", "x", "task"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: unknown peer `nosuch`
+    hint: built in: codex, claude, gemini; add others in $HOME/.config/relay/config.yaml or pass --peer-cmd
+    [exit status: 2]
+    ");
+}
+
+#[test]
+fn recursion_is_bounded() {
+    let env = TestEnv::new();
+    let out = env
+        .cmd(&[
+            "call",
+            "--to",
+            "fake",
+            "--name",
+            "x",
+            "--peer-cmd",
+            "true",
+            "task",
+        ])
+        .env("RELAY_DEPTH", "2")
+        .output()
+        .unwrap();
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: refusing to nest relay calls deeper than 2 (RELAY_DEPTH=2)
+    hint: a peer asked relay to call another peer; answer the task yourself, or raise RELAY_MAX_DEPTH
+    [exit status: 6]
+    ");
+    assert!(env.relay_files().is_empty());
+    // A peer calling relay again: with RELAY_MAX_DEPTH=1 the inner call is refused (exit 6),
+    // and the outer call still completes with the peer's reply.
+    let c = Call::new();
+    let inner = format!(
+        "{} call --to fake --name inner --peer-cmd '{FAKE_PEER} instant' 'inner task'",
+        env!("CARGO_BIN_EXE_relay")
+    );
+    let out = c.run(
+        "recurse",
+        &[],
+        &[("FAKE_PEER_INNER", &inner), ("RELAY_MAX_DEPTH", "1")],
+    );
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let reply = c.env.read(".relay/20261121-163000-recurse.res.md");
+    assert!(
+        reply.contains("inner exit 6: relay: refusing to nest relay calls deeper than 1"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn peer_environment_is_scrubbed_and_marked() {
+    let c = Call::new();
+    let peer_cmd = "env > \"$RELAY_REPLY.env\"; printf -- '---\\nrelay: 6\\nre: \"%s\"\\nfrom: fake\\nto: user\\nstatus: done\\nverify: skip\\n---\\n\\nok\\n' \"$(basename \"$RELAY_REQUEST\" .req.md)\" > \"$RELAY_REPLY\"";
+    let out = c
+        .env
+        .cmd(&[
+            "call",
+            "--to",
+            "fake",
+            "--name",
+            "env",
+            "--peer-cmd",
+            peer_cmd,
+            "task",
+        ])
+        .env("CLAUDECODE", "1")
+        .env("CLAUDE_CODE_ENTRYPOINT", "cli")
+        .env("CODEX_SANDBOX", "seatbelt")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let env = c.env.read(".relay/20261121-163000-env.res.md.env");
+    for gone in ["CLAUDECODE=", "CLAUDE_CODE_ENTRYPOINT=", "CODEX_SANDBOX="] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(gone)),
+            "{gone} leaked into the peer"
+        );
+    }
+    for set in ["RELAY_DEPTH=1", "RELAY_PEER=fake", "NO_COLOR=1"] {
+        assert!(env.lines().any(|l| l == set), "{set} missing");
+    }
+    // The caller was detected from the environment (Codex wins over a leaked CLAUDECODE).
+    assert!(
+        c.env
+            .read(".relay/20261121-163000-env.req.md")
+            .contains("from: codex")
+    );
+}
+
+#[test]
+fn session_turns_list_the_history_and_continue() {
+    let c = Call::new();
+    for _ in 0..2 {
+        let peer_cmd = format!("{FAKE_PEER} instant");
+        let out = c
+            .env
+            .cmd(&[
+                "call",
+                "--to",
+                "fake",
+                "--session",
+                "s",
+                "--peer-cmd",
+                &peer_cmd,
+                "next step",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", c.render(&out));
+    }
+    let second = c.env.read(".relay/s/002.req.md");
+    assert!(
+        second.contains("Context: read these earlier turns of the session first, in order:\n  "),
+        "{second}"
+    );
+    assert!(
+        second.contains("/.relay/s/001.req.md\n  ") && second.contains("/.relay/s/001.res.md\n"),
+        "{second}"
+    );
+}
+
+#[test]
+fn background_call_wait_status_cancel() {
+    let c = Call::new();
+    // A slow peer in the background: wait prints the result with the call's exit code.
+    let out = c.run("slow", &["--bg"], &[("FAKE_PEER_DELAY_MS", "300")]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("relay call: id=20261121-163000-slow outcome=started")
+    );
+    let out = c.env.run(&["wait", "slow"]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("outcome=ok"));
+    // A hanging one: status says running, cancel kills the tree, wait reports it.
+    let out = c.run("hang", &["--bg"], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let t0 = std::time::Instant::now();
+    loop {
+        let st = c.env.run(&["status", "hang", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
+        if v["live_state"] == "running" && v["pid"].is_u64() {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "never running: {}",
+            c.render(&st)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = c.env.run(&["cancel", "hang"]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let out = c.env.run(&["wait", "hang"]);
+    assert_eq!(code(&out), 130, "{}", c.render(&out));
+    let table = c.env.run(&["status"]);
+    assert_snapshot!(no_elapsed(&c.render(&table)), @"
+    EXCHANGE              STATE          PEER           PID    ELAPSED  ACTIVITY
+    20261121-163000-hang terminated fake
+    20261121-163000-slow ok fake
+    ");
+    c.assert_no_survivors();
+}
+
+/// The status table's pid and elapsed columns vary.
+fn no_elapsed(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            if cols.len() >= 5 && cols[0] != "EXCHANGE" {
+                format!("{} {} {}", cols[0], cols[1], cols[2])
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
