@@ -691,6 +691,14 @@ pub const FINAL_MESSAGE_RULE: &str = "You cannot write files in this run: give y
 pub const VERIFY_RULE: &str = "Verify: pass = you ran the checks the task asks for and they passed; fail = they ran and failed; skip = the task names no check or you could not run it (say why in the body).";
 
 impl Request {
+    /// How relay's commands name this exchange: the id, or `session/turn` for a session turn.
+    pub fn reference(&self) -> String {
+        match &self.session {
+            Some(s) => format!("{s}/{}", self.id),
+            None => self.id.clone(),
+        }
+    }
+
     /// The file text relay writes for this request (frontmatter, body, footer).
     ///
     /// `footer` must be set: a request without one does not tell the peer where to reply.

@@ -259,12 +259,8 @@ impl Call<'_> {
     fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
         let request = read_request(request_path)?;
         let reply = reply_path(request_path);
-        let reference = match &request.session {
-            Some(s) => format!("{s}/{}", request.id),
-            None => request.id.clone(),
-        };
         let resume = self.previous_peer_session(request_path, &request);
-        let mut record = self.new_record(request_path, &request, resume.clone())?;
+        let mut record = self.new_record(request_path, &request, resume.as_deref())?;
         record.save()?;
         let t0 = Instant::now();
         let (mut outcome, mut report) = self.attempt(&mut record, resume.as_deref(), stop, t0)?;
@@ -301,15 +297,10 @@ impl Call<'_> {
         &self,
         request_path: &Path,
         request: &relay_core::Request,
-        resume: Option<String>,
+        resume: Option<&str>,
     ) -> anyhow::Result<RunRecord> {
-        let reply = reply_path(request_path);
-        let reference = match &request.session {
-            Some(s) => format!("{s}/{}", request.id),
-            None => request.id.clone(),
-        };
         Ok(RunRecord {
-            exchange: reference,
+            exchange: request.reference(),
             id: request.id.clone(),
             session: request.session.clone(),
             from: self.from.to_owned(),
@@ -333,7 +324,7 @@ impl Call<'_> {
             peer_signal: None,
             kill_ms: None,
             request: request_path.to_path_buf(),
-            reply: reply.clone(),
+            reply: reply_path(request_path),
             stdout_log: run::sibling(request_path, "stdout.log"),
             stderr_log: run::sibling(request_path, "stderr.log"),
             status: None,
@@ -341,7 +332,7 @@ impl Call<'_> {
             salvaged: false,
             diagnostics: Vec::new(),
             peer_session: None,
-            resumed: resume.clone(),
+            resumed: resume.map(str::to_owned),
             resume_fallback: false,
             peer_error: None,
             usage: peer::Usage::default(),
@@ -746,10 +737,7 @@ impl Call<'_> {
         let mut record = self.new_record(request, &parsed, None)?;
         record.supervisor_pid = child.id();
         record.save()?;
-        let reference = match &parsed.session {
-            Some(s) => format!("{s}/{}", parsed.id),
-            None => parsed.id.clone(),
-        };
+        let reference = parsed.reference();
         let reply = reply_path(request);
         if args.json {
             crate::output::json(&serde_json::json!({

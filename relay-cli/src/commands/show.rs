@@ -97,11 +97,7 @@ fn print_request(
     r: &Request,
     now: time::OffsetDateTime,
 ) -> anyhow::Result<()> {
-    let reference = match &r.session {
-        Some(s) => format!("{s}/{}", r.id),
-        None => r.id.clone(),
-    };
-    writeln!(out, "exchange {reference}")?;
+    writeln!(out, "exchange {}", r.reference())?;
     writeln!(out, "request  {}", path.display())?;
     writeln!(out, "from     {}", r.from)?;
     writeln!(out, "to       {}", r.to)?;
