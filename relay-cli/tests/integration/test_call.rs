@@ -147,7 +147,10 @@ fn a_peer_ignoring_sigterm_gets_sigkill() {
     assert_eq!(code(&out), 124, "{}", c.render(&out));
     // SIGKILL only comes after the grace period (300 ms here), so the kill cannot be quicker.
     let kill_ms = c.record("ignore-term")["kill_ms"].as_u64().unwrap();
-    assert!(kill_ms >= 300, "killed after {kill_ms} ms, before the grace period ended");
+    assert!(
+        kill_ms >= 300,
+        "killed after {kill_ms} ms, before the grace period ended"
+    );
     c.assert_no_survivors();
 }
 
@@ -346,7 +349,7 @@ fn json_result() {
 fn ctrl_c_kills_the_tree_and_exits_130() {
     let c = Call::new();
     let peer_cmd = format!("{FAKE_PEER} hang");
-    let mut child = c
+    let child = c
         .env
         .cmd(&[
             "call",
