@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{call, cancel, completions, list, req, res, show, status, validate, wait};
+use crate::commands::{
+    call, cancel, completions, doctor, list, req, res, show, status, validate, wait,
+};
 
 const ABOUT: &str =
     "Hand a task to another coding agent through files and get a verifiable answer back.";
@@ -68,6 +70,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     List(list::ListArgs),
     Show(show::ShowArgs),
+    Doctor(doctor::DoctorArgs),
     Completions(completions::CompletionsArgs),
 }
 

@@ -3,6 +3,7 @@
 pub mod call;
 pub mod cancel;
 pub mod completions;
+pub mod doctor;
 pub mod list;
 pub mod req;
 pub mod res;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),
+        Command::Doctor(args) => doctor::run(root, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -4,6 +4,7 @@ mod common;
 mod conformance;
 mod test_call;
 mod test_concurrency;
+mod test_doctor;
 mod test_e2e_peers;
 mod test_help;
 mod test_list_show;
