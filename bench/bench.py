@@ -3,6 +3,8 @@
 
   1. `relay req` latency vs `/bin/true` (both spawned the same way, so harness overhead cancels).
   2. `relay list` over 10,000 exchanges (half answered), table and --json.
+  3. `relay call` overhead above an instant fake peer (the same fake peer run directly).
+  4. From the deadline to the whole peer tree dead, with a grandchild holding the pipes.
 
 Usage: bench/run [--quick]   (builds the release binary first)
 """
@@ -11,6 +13,7 @@ import os, shutil, statistics, subprocess, sys, tempfile, time
 QUICK = "--quick" in sys.argv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY = os.path.join(ROOT, "target", "release", "relay")
+FAKE = os.path.join(ROOT, "target", "release", "relay-fake-peer")
 
 
 def timed(argv, cwd, env, n):
@@ -72,6 +75,44 @@ def main():
         print(f"relay list (10,000)  {fmt(list_t)}   (goal: < 250 ms)")
         print(f"relay list --json    {fmt(json_t)}")
         print(f"baseline in this run: /bin/true median {statistics.median(true_t)*1e3:.2f} ms; list = {statistics.median(list_t)/statistics.median(true_t):.0f}x one process start")
+
+        # 3. call overhead: a config-file peer that execs the fake peer directly (no shell).
+        callp = os.path.join(tmp, "call")
+        os.makedirs(os.path.join(callp, ".git"))
+        cfg = os.path.join(tmp, "config.yaml")
+        open(cfg, "w").write(f"peers:\n  fake:\n    command: [{FAKE}, instant]\n")
+        cenv = dict(env, RELAY_CONFIG=cfg)
+        direct_t, call_t = [], []
+        m = 20 if QUICK else 100
+        os.makedirs(os.path.join(callp, "direct"))
+        for round_ in range(5):
+            for i in range(m // 5):
+                denv = dict(env, RELAY_REQUEST=os.path.join(callp, "direct", f"d{round_}-{i}.req.md"), RELAY_REPLY=os.path.join(callp, "direct", f"d{round_}-{i}.res.md"))
+                t = time.perf_counter()
+                subprocess.run([FAKE, "instant"], cwd=callp, env=denv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+                direct_t.append(time.perf_counter() - t)
+            call_t += timed([RELAY, "call", "--to", "fake", "--name", f"c{round_}-{{i}}", "Do it."], callp, cenv, m // 5)
+        over = statistics.median(call_t) - statistics.median(direct_t)
+        print(f"fake peer, direct    {fmt(direct_t)}")
+        print(f"relay call + fake    {fmt(call_t)}")
+        print(f"relay call overhead  {over*1e3:.2f} ms median   (goal: <= 20 ms)")
+
+        # 4. deadline -> tree dead: the fake peer hangs with a grandchild holding stdout/stderr.
+        kenv = dict(env, RELAY_CONFIG=os.path.join(tmp, "hang.yaml"))
+        open(kenv["RELAY_CONFIG"], "w").write(f"peers:\n  fake:\n    command: [{FAKE}, hang]\n  stubborn:\n    command: [{FAKE}, ignore-term]\n")
+        import json
+        for peer, label in (("fake", "hang + grandchild"), ("stubborn", "ignores SIGTERM")):
+            after, kills = [], []
+            for i in range(3 if QUICK else 8):
+                t = time.perf_counter()
+                r = subprocess.run([RELAY, "call", "--to", peer, "--name", f"k-{peer}-{i}", "--timeout", "1", "--json", "Hang."], cwd=callp, env=kenv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+                wall = time.perf_counter() - t
+                assert r.returncode == 124, (r.returncode, r.stderr)
+                rec = json.loads(r.stdout)
+                kills.append(rec["kill_ms"] / 1e3)
+                # From the 1 s deadline to relay's exit (tree dead, record written).
+                after.append(wall - 1.0)
+            print(f"kill, {label:<17} deadline->tree dead {statistics.median(kills)*1e3:6.0f} ms median, deadline->relay exit {statistics.median(after)*1e3:6.0f} ms median (n={len(kills)}; goal <= 1500 ms)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
