@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, completions, doctor, list, req, res, show, status, validate, wait,
+    call, cancel, completions, doctor, list, req, res, show, skill, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -71,6 +71,7 @@ pub enum Command {
     List(list::ListArgs),
     Show(show::ShowArgs),
     Doctor(doctor::DoctorArgs),
+    Skill(skill::SkillArgs),
     Completions(completions::CompletionsArgs),
 }
 

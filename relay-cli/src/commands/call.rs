@@ -168,6 +168,18 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
         }
         .into());
     }
+    // Inside Codex's sandbox (network off) a peer CLI cannot reach its model and would retry
+    // until the timeout: say so now, with the fix.
+    let no_network = std::env::var_os("CODEX_SANDBOX_NETWORK_DISABLED").is_some_and(|v| v == "1");
+    if no_network && args.peer_cmd.is_none() && std::env::var_os("RELAY_ALLOW_NO_NETWORK").is_none()
+    {
+        return Err(CliError {
+            code: exit::FAILURE,
+            message: format!("running inside Codex's sandbox with the network disabled: {} could not reach its model API", args.to),
+            hint: Some("restart Codex with `-c sandbox_workspace_write.network_access=true`; set RELAY_ALLOW_NO_NETWORK=1 for a peer that needs no network".into()),
+        }
+        .into());
+    }
     let spec = match &args.peer_cmd {
         Some(cmd) => peer::from_shell(cmd),
         None => peer::all_peers()?.remove(&args.to).ok_or_else(|| {

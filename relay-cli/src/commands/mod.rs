@@ -8,6 +8,7 @@ pub mod list;
 pub mod req;
 pub mod res;
 pub mod show;
+pub mod skill;
 pub mod status;
 pub mod validate;
 pub mod wait;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),
         Command::Doctor(args) => doctor::run(root, &args),
+        Command::Skill(args) => skill::run(root, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }

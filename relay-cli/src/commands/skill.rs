@@ -1,0 +1,493 @@
+//! `relay skill`: install, check and remove the SKILL.md files that teach each agent to use
+//! relay. The skills are compiled into the binary, so an installed skill always matches the
+//! relay that installed it.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use relay_core::exit;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::input;
+
+/// Install, check or remove relay's skills for Claude Code, Codex and Gemini CLI.
+///
+/// Where they go (user scope / --project):
+///   claude  ~/.claude/skills/relay/SKILL.md   <root>/.claude/skills/relay/SKILL.md
+///   codex   ~/.codex/skills/relay/SKILL.md    <root>/.codex/skills/relay/SKILL.md
+///   gemini  ~/.gemini/skills/relay/SKILL.md   <root>/.gemini/skills/relay/SKILL.md
+/// ($CLAUDE_CONFIG_DIR and $CODEX_HOME move the user directories, as they do for the CLIs.)
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay skill install                         # all agents, user scope
+  relay skill install --agent claude --allow  # also let headless claude use it without prompts
+  relay skill status
+  relay skill uninstall --agent codex --project")]
+pub struct SkillArgs {
+    #[command(subcommand)]
+    pub action: SkillAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SkillAction {
+    /// Install (or update) the skills. Installing twice changes nothing.
+    Install(ChangeArgs),
+    /// Show each skill as installed, out of date, missing, or not relay's.
+    Status(ScopeArgs),
+    /// Remove the skills relay installed (and, with --allow, the permissions it added).
+    Uninstall(ChangeArgs),
+    /// Print one agent's skill.
+    Show {
+        /// The agent.
+        #[arg(value_enum)]
+        agent: Agent,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agent {
+    Claude,
+    Codex,
+    Gemini,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Agents {
+    Claude,
+    Codex,
+    Gemini,
+    All,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScopeArgs {
+    /// Which agent's skill.
+    #[arg(long, value_enum, default_value = "all")]
+    pub agent: Agents,
+
+    /// In the project (<root>/.claude, .codex, .gemini) instead of your home directory.
+    #[arg(long)]
+    pub project: bool,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChangeArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    /// Claude Code: also allow `Skill(relay)` and `Bash(relay:*)` in its settings (headless
+    /// claude outside bypass mode needs the Skill permission before the skill's own
+    /// allowed-tools apply). Merged into the file; nothing else in it changes.
+    #[arg(long)]
+    pub allow: bool,
+
+    /// Replace a SKILL.md relay did not write.
+    #[arg(long)]
+    pub force: bool,
+}
+
+const CLAUDE_SKILL: &str = include_str!("../../../skills/claude/relay/SKILL.md");
+const CODEX_SKILL: &str = include_str!("../../../skills/codex/relay/SKILL.md");
+const GEMINI_SKILL: &str = include_str!("../../../skills/gemini/relay/SKILL.md");
+
+/// The permission entries `--allow` adds to Claude Code's settings.
+pub const CLAUDE_PERMISSIONS: [&str; 2] = ["Skill(relay)", "Bash(relay:*)"];
+
+/// Every relay skill carries this line in its frontmatter; it tells relay's own files apart
+/// from a skill someone else named `relay`.
+const MARKER: &str = "installed-by: relay";
+
+impl Agent {
+    pub fn skill(self) -> &'static str {
+        match self {
+            Agent::Claude => CLAUDE_SKILL,
+            Agent::Codex => CODEX_SKILL,
+            Agent::Gemini => GEMINI_SKILL,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Agent::Claude => "claude",
+            Agent::Codex => "codex",
+            Agent::Gemini => "gemini",
+        }
+    }
+}
+
+impl Agents {
+    fn list(self) -> Vec<Agent> {
+        match self {
+            Agents::Claude => vec![Agent::Claude],
+            Agents::Codex => vec![Agent::Codex],
+            Agents::Gemini => vec![Agent::Gemini],
+            Agents::All => vec![Agent::Claude, Agent::Codex, Agent::Gemini],
+        }
+    }
+}
+
+fn env_dir(key: &str) -> Option<PathBuf> {
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn home() -> anyhow::Result<PathBuf> {
+    env_dir("HOME")
+        .context("HOME is not set: cannot find the agents' user directories (use --project)")
+}
+
+/// The agent's configuration directory in this scope.
+fn agent_dir(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dot = format!(".{}", agent.name());
+    Ok(match (project, agent) {
+        (Some(root), _) => root.join(dot),
+        (None, Agent::Claude) => {
+            env_dir("CLAUDE_CONFIG_DIR").map_or_else(|| home().map(|h| h.join(dot)), Ok)?
+        }
+        (None, Agent::Codex) => {
+            env_dir("CODEX_HOME").map_or_else(|| home().map(|h| h.join(dot)), Ok)?
+        }
+        (None, Agent::Gemini) => home()?.join(dot),
+    })
+}
+
+fn skill_path(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
+    Ok(agent_dir(agent, project)?
+        .join("skills")
+        .join("relay")
+        .join("SKILL.md"))
+}
+
+/// Claude Code's settings file relay merges permissions into: the user's settings.json, or
+/// the project's personal settings.local.json (not the shared, committed settings.json).
+fn claude_settings(project: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = agent_dir(Agent::Claude, project)?;
+    Ok(dir.join(if project.is_some() {
+        "settings.local.json"
+    } else {
+        "settings.json"
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum State {
+    Installed,
+    OutOfDate,
+    Missing,
+    /// A SKILL.md relay did not write.
+    Foreign,
+}
+
+impl State {
+    fn of(path: &Path, want: &str) -> State {
+        match std::fs::read_to_string(path) {
+            Err(_) => State::Missing,
+            Ok(text) if text == want => State::Installed,
+            Ok(text) if text.contains(MARKER) => State::OutOfDate,
+            Ok(_) => State::Foreign,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            State::Installed => "installed",
+            State::OutOfDate => "out of date",
+            State::Missing => "missing",
+            State::Foreign => "not relay's",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    agent: Agent,
+    scope: &'static str,
+    state: State,
+    action: Option<&'static str>,
+    path: PathBuf,
+}
+
+pub fn run(root: Option<&PathBuf>, args: &SkillArgs) -> anyhow::Result<u8> {
+    match &args.action {
+        SkillAction::Show { agent } => {
+            std::io::stdout().write_all(agent.skill().as_bytes())?;
+            Ok(exit::OK)
+        }
+        SkillAction::Status(scope) => status(root, scope),
+        SkillAction::Install(change) => install(root, change),
+        SkillAction::Uninstall(change) => uninstall(root, change),
+    }
+}
+
+fn project_root(root: Option<&PathBuf>, scope: &ScopeArgs) -> anyhow::Result<Option<PathBuf>> {
+    Ok(if scope.project {
+        Some(input::relay_dir(root)?.root().to_path_buf())
+    } else {
+        None
+    })
+}
+
+fn scope_word(scope: &ScopeArgs) -> &'static str {
+    if scope.project { "project" } else { "user" }
+}
+
+fn status(root: Option<&PathBuf>, scope: &ScopeArgs) -> anyhow::Result<u8> {
+    let project = project_root(root, scope)?;
+    let mut rows = Vec::new();
+    for agent in scope.agent.list() {
+        let path = skill_path(agent, project.as_deref())?;
+        rows.push(Row {
+            agent,
+            scope: scope_word(scope),
+            state: State::of(&path, agent.skill()),
+            action: None,
+            path,
+        });
+    }
+    let perms = if scope.agent.list().contains(&Agent::Claude) {
+        Some(permission_state(project.as_deref())?)
+    } else {
+        None
+    };
+    report(&rows, perms.as_ref(), scope.json)?;
+    Ok(exit::OK)
+}
+
+fn install(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
+    let project = project_root(root, &change.scope)?;
+    let mut rows = Vec::new();
+    for agent in change.scope.agent.list() {
+        let path = skill_path(agent, project.as_deref())?;
+        let state = State::of(&path, agent.skill());
+        if state == State::Foreign && !change.force {
+            return Err(CliError {
+                code: exit::CONFLICT,
+                message: format!(
+                    "{} is a skill named relay that relay did not write",
+                    path.display()
+                ),
+                hint: Some("move it away, or pass --force to replace it".into()),
+            }
+            .into());
+        }
+        let action = if state == State::Installed {
+            "unchanged"
+        } else {
+            let dir = path.parent().expect("SKILL.md has a parent");
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            relay_core::write_replace(&path, agent.skill().as_bytes())?;
+            if state == State::Missing {
+                "written"
+            } else {
+                "updated"
+            }
+        };
+        rows.push(Row {
+            agent,
+            scope: scope_word(&change.scope),
+            state: State::Installed,
+            action: Some(action),
+            path,
+        });
+    }
+    let perms = if change.allow && change.scope.agent.list().contains(&Agent::Claude) {
+        Some(edit_permissions(project.as_deref(), true)?)
+    } else if change.scope.agent.list().contains(&Agent::Claude) {
+        Some(permission_state(project.as_deref())?)
+    } else {
+        None
+    };
+    report(&rows, perms.as_ref(), change.scope.json)?;
+    Ok(exit::OK)
+}
+
+fn uninstall(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
+    let project = project_root(root, &change.scope)?;
+    let mut rows = Vec::new();
+    for agent in change.scope.agent.list() {
+        let path = skill_path(agent, project.as_deref())?;
+        let state = State::of(&path, agent.skill());
+        let action = match state {
+            State::Installed | State::OutOfDate => {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+                // The `relay` directory too, if relay's file was all it held.
+                let _ = std::fs::remove_dir(path.parent().expect("parent"));
+                "removed"
+            }
+            State::Missing => "nothing to remove",
+            State::Foreign => "left alone (not relay's)",
+        };
+        rows.push(Row {
+            agent,
+            scope: scope_word(&change.scope),
+            state,
+            action: Some(action),
+            path,
+        });
+    }
+    let perms = if change.allow && change.scope.agent.list().contains(&Agent::Claude) {
+        Some(edit_permissions(project.as_deref(), false)?)
+    } else {
+        None
+    };
+    report(&rows, perms.as_ref(), change.scope.json)?;
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Serialize)]
+struct Permissions {
+    path: PathBuf,
+    /// Which of relay's entries the settings allow.
+    allowed: Vec<String>,
+    changed: bool,
+}
+
+fn read_settings(path: &Path) -> anyhow::Result<serde_json::Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(serde_json::json!({})),
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not valid JSON; relay leaves it alone",
+                    path.display()
+                )
+            })?;
+            anyhow::ensure!(
+                v.is_object(),
+                "{} is not a JSON object; relay leaves it alone",
+                path.display()
+            );
+            Ok(v)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn allowed_of(v: &serde_json::Value) -> Vec<String> {
+    let list = v["permissions"]["allow"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    CLAUDE_PERMISSIONS
+        .iter()
+        .filter(|p| list.iter().any(|x| x == **p))
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+fn permission_state(project: Option<&Path>) -> anyhow::Result<Permissions> {
+    let path = claude_settings(project)?;
+    let allowed = allowed_of(&read_settings(&path).unwrap_or_default());
+    Ok(Permissions {
+        path,
+        allowed,
+        changed: false,
+    })
+}
+
+/// Adds (or removes) relay's two entries in `permissions.allow`, keeping every other key and
+/// entry, in order.
+fn edit_permissions(project: Option<&Path>, add: bool) -> anyhow::Result<Permissions> {
+    let path = claude_settings(project)?;
+    let mut v = read_settings(&path)?;
+    let obj = v.as_object_mut().expect("checked");
+    let perms = obj
+        .entry("permissions")
+        .or_insert_with(|| serde_json::json!({}));
+    anyhow::ensure!(
+        perms.is_object(),
+        "{}: `permissions` is not an object; relay leaves it alone",
+        path.display()
+    );
+    let allow = perms
+        .as_object_mut()
+        .expect("object")
+        .entry("allow")
+        .or_insert_with(|| serde_json::json!([]));
+    let list = allow.as_array_mut().with_context(|| {
+        format!(
+            "{}: `permissions.allow` is not a list; relay leaves it alone",
+            path.display()
+        )
+    })?;
+    let before = list.len();
+    for p in CLAUDE_PERMISSIONS {
+        let present = list.iter().any(|x| x == p);
+        if add && !present {
+            list.push(p.into());
+        } else if !add {
+            list.retain(|x| x != p);
+        }
+    }
+    let changed = list.len() != before;
+    if changed {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut text = serde_json::to_string_pretty(&v)?;
+        text.push('\n');
+        relay_core::write_replace(&path, text.as_bytes())?;
+    }
+    Ok(Permissions {
+        path,
+        allowed: allowed_of(&v),
+        changed,
+    })
+}
+
+fn report(rows: &[Row], perms: Option<&Permissions>, json: bool) -> anyhow::Result<()> {
+    if json {
+        return crate::output::json(
+            &serde_json::json!({ "skills": rows, "claude_permissions": perms }),
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for r in rows {
+        let what = r.action.unwrap_or(r.state.word());
+        writeln!(
+            out,
+            "{:<7} {:<8} {:<24} {}",
+            r.agent.name(),
+            r.scope,
+            what,
+            r.path.display()
+        )?;
+    }
+    if let Some(p) = perms {
+        let state = if p.allowed.len() == CLAUDE_PERMISSIONS.len() {
+            format!("allowed{}", if p.changed { " (added)" } else { "" })
+        } else if p.changed {
+            "removed".to_owned()
+        } else {
+            "not allowed".to_owned()
+        };
+        writeln!(
+            out,
+            "{:<7} {:<8} {:<24} {} in {}",
+            "claude",
+            "perms",
+            state,
+            CLAUDE_PERMISSIONS.join(", "),
+            p.path.display()
+        )?;
+        if p.allowed.len() < CLAUDE_PERMISSIONS.len() && !p.changed {
+            writeln!(
+                out,
+                "hint: headless claude (-p, outside bypass mode) asks before running the skill; `relay skill install --agent claude --allow` allows it"
+            )?;
+        }
+    }
+    Ok(())
+}
