@@ -115,6 +115,22 @@ fn main() {
         }
         // Read-only peers answer with the whole reply as their final message.
         "final-reply" => print!("{}", reply_text(&re, &status, &verify)),
+        // Does what the request's footer asks: the final message in a read-only call, else the
+        // file. Slow enough (FAKE_PEER_DELAY_MS) to be seen running, if asked.
+        "auto" => {
+            if let Some(ms) = std::env::var("FAKE_PEER_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                sleep_ms(ms);
+            }
+            let text = std::fs::read_to_string(&request).expect("read request");
+            if text.contains("as your final message") {
+                print!("{}", reply_text(&re, &status, &verify));
+            } else {
+                write(&reply_text(&re, &status, &verify));
+            }
+        }
         // Calls relay again (recursion guard tests): RELAY_FAKE_INNER is the inner command.
         "recurse" => {
             let inner = std::env::var("FAKE_PEER_INNER").expect("FAKE_PEER_INNER");

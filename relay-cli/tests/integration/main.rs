@@ -10,6 +10,7 @@ mod test_help;
 mod test_list_show;
 mod test_req;
 mod test_res;
+mod test_skills;
 mod test_validate;
 
 /// Every `test_*.rs` file in this directory must be a module above, or its tests never run.
