@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn harness() -> Option<PathBuf> {
+pub fn harness() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("RELAY_PEER_SIM").map(PathBuf::from),
         Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peer-sim")),
