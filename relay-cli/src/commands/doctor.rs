@@ -195,6 +195,9 @@ fn env_checks(relay_root: Option<&Path>) -> Vec<EnvCheck> {
         }),
         None => {}
     }
+    for (level, what, fix) in crate::commands::skill::doctor_notes() {
+        out.push(EnvCheck { level, what, fix });
+    }
     if let Some(root) = relay_root {
         out.push(EnvCheck {
             level: "info",

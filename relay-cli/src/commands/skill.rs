@@ -491,3 +491,59 @@ fn report(rows: &[Row], perms: Option<&Permissions>, json: bool) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// What `relay doctor` says about the skills in the user's home: installed, out of date, and
+/// whether headless Claude Code may run the Claude one. (level, what, fix)
+pub fn doctor_notes() -> Vec<(&'static str, String, Option<String>)> {
+    let mut out = Vec::new();
+    for agent in [Agent::Claude, Agent::Codex, Agent::Gemini] {
+        let Ok(path) = skill_path(agent, None) else {
+            continue;
+        };
+        let state = State::of(&path, agent.skill());
+        let (level, fix) = match state {
+            State::Installed => ("info", None),
+            State::Missing => (
+                "info",
+                Some(format!(
+                    "`relay skill install --agent {}` teaches {} to use relay",
+                    agent.name(),
+                    agent.name()
+                )),
+            ),
+            State::OutOfDate => (
+                "warn",
+                Some(format!(
+                    "`relay skill install --agent {}` updates it to this relay",
+                    agent.name()
+                )),
+            ),
+            State::Foreign => (
+                "warn",
+                Some("another skill named relay is installed there; relay leaves it alone".into()),
+            ),
+        };
+        out.push((
+            level,
+            format!(
+                "{} skill {}: {}",
+                agent.name(),
+                state.word(),
+                path.display()
+            ),
+            fix,
+        ));
+        if agent == Agent::Claude
+            && state == State::Installed
+            && let Ok(p) = permission_state(None)
+            && p.allowed.len() < CLAUDE_PERMISSIONS.len()
+        {
+            out.push((
+                        "warn",
+                        format!("headless claude (-p, outside bypass mode) will ask before running the relay skill: {} lacks Skill(relay)", p.path.display()),
+                        Some("`relay skill install --agent claude --allow` adds Skill(relay) and Bash(relay:*) to it".into()),
+                    ));
+        }
+    }
+    out
+}

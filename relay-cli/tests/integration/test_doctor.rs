@@ -55,6 +55,12 @@ fn doctor_reports_peers_and_traps() {
       error    running inside Codex's sandbox with the network disabled: a peer relay starts here cannot reach its model API
                fix: start codex with `-c sandbox_workspace_write.network_access=true` (or `--dangerously-bypass-approvals-and-sandbox` in a disposable environment)
       info     no config file at $HOME/.config/relay/config.yaml (built-in peers only)
+      info     claude skill missing: $HOME/.claude/skills/relay/SKILL.md
+               fix: `relay skill install --agent claude` teaches claude to use relay
+      info     codex skill missing: $HOME/.codex/skills/relay/SKILL.md
+               fix: `relay skill install --agent codex` teaches codex to use relay
+      info     gemini skill missing: $HOME/.gemini/skills/relay/SKILL.md
+               fix: `relay skill install --agent gemini` teaches gemini to use relay
       info     project root $ROOT
     [exit status: 1]
     ");
