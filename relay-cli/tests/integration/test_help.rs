@@ -27,6 +27,8 @@ fn top_level_help() {
       list         List exchanges: id, kind, from->to, status, verify, age
       show         Show one exchange: the request's fields and task, and the reply's status, verify and
                    body
+      doctor       Check the peer CLIs, their versions and flags, and the environment relay runs in
+      skill        Install, check or remove relay's skills for Claude Code, Codex and Gemini CLI
       completions  Print a shell completion script
       help         Print this message or the help of the given subcommand(s)
 

@@ -277,37 +277,37 @@ fn show_json() {
     let out = env.run(&["show", "--json", "auth-refactor/001"]);
     assert_snapshot!(env.render(&out), @r#"
     {
-      "answered": true,
-      "reply": {
-        "diagnostics": [],
-        "path": "$ROOT/.relay/auth-refactor/001.res.md",
-        "response": {
-          "body": "11 of 12 pass.\n",
-          "created": "2026-11-21T18:00:00Z",
-          "from": "codex",
-          "re": "001",
-          "session": "auth-refactor",
-          "status": "done",
-          "to": "claude",
-          "verify": "fail",
-          "version": 6
-        },
-        "valid": true
-      },
       "request": {
         "path": "$ROOT/.relay/auth-refactor/001.req.md",
         "request": {
-          "body": "Refactor the session store.\n",
-          "created": "2026-11-21T18:00:00Z",
-          "footer": {
-            "context": [],
-            "reply": "$ROOT/.relay/auth-refactor/001.res.md"
-          },
-          "from": "claude",
+          "version": 6,
           "id": "001",
-          "session": "auth-refactor",
+          "from": "claude",
           "to": "codex",
-          "version": 6
+          "session": "auth-refactor",
+          "created": "2026-11-21T18:00:00Z",
+          "body": "Refactor the session store.\n",
+          "footer": {
+            "reply": "$ROOT/.relay/auth-refactor/001.res.md",
+            "context": []
+          }
+        }
+      },
+      "answered": true,
+      "reply": {
+        "path": "$ROOT/.relay/auth-refactor/001.res.md",
+        "valid": true,
+        "diagnostics": [],
+        "response": {
+          "version": 6,
+          "re": "001",
+          "from": "codex",
+          "to": "claude",
+          "status": "done",
+          "verify": "fail",
+          "session": "auth-refactor",
+          "created": "2026-11-21T18:00:00Z",
+          "body": "11 of 12 pass.\n"
         }
       }
     }

@@ -469,9 +469,9 @@ fn json_output() {
     assert_snapshot!(env.render(&out), @r#"
     {
       "id": "001",
-      "reply": "$ROOT/.relay/s/001.res.md",
+      "session": "s",
       "request": "$ROOT/.relay/s/001.req.md",
-      "session": "s"
+      "reply": "$ROOT/.relay/s/001.res.md"
     }
     "#);
 }

@@ -69,38 +69,38 @@ fn json_report() {
     assert_eq!(code(&out), 3);
     assert_snapshot!(env.render(&out), @r#"
     {
+      "valid": false,
       "files": [
         {
+          "path": "a.res.md",
+          "kind": "response",
+          "valid": true,
           "diagnostics": [
             {
-              "field": "relay",
-              "line": 2,
-              "message": "protocol version 7 is newer than this relay (6); fields it does not know are ignored",
               "path": "a.res.md",
-              "severity": "warning"
+              "line": 2,
+              "field": "relay",
+              "severity": "warning",
+              "message": "protocol version 7 is newer than this relay (6); fields it does not know are ignored"
             }
-          ],
-          "kind": "response",
-          "path": "a.res.md",
-          "valid": true
+          ]
         },
         {
+          "path": "b.res.md",
+          "kind": "response",
+          "valid": false,
           "diagnostics": [
             {
-              "field": "verify",
-              "line": 1,
-              "message": "required field is missing",
               "path": "b.res.md",
-              "severity": "error"
+              "line": 1,
+              "field": "verify",
+              "severity": "error",
+              "message": "required field is missing"
             }
-          ],
-          "kind": "response",
-          "path": "b.res.md",
-          "valid": false
+          ]
         }
       ],
-      "missing": [],
-      "valid": false
+      "missing": []
     }
     [exit status: 3]
     "#);
