@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use relay_core::RelayDir;
+use relay_core::{NewRequest, RelayDir, Target};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -97,4 +97,63 @@ pub fn now() -> anyhow::Result<OffsetDateTime> {
 pub fn relay_dir(root: Option<&PathBuf>) -> anyhow::Result<RelayDir> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     Ok(RelayDir::discover(&cwd, root.map(PathBuf::as_path))?)
+}
+
+/// What a new request says and where it goes: shared by `relay req` and `relay call`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestArgs {
+    /// Name of a one-shot exchange (a slug such as auth-review).
+    #[arg(
+        long,
+        value_name = "SLUG",
+        required_unless_present = "session",
+        conflicts_with = "session"
+    )]
+    pub name: Option<String>,
+
+    /// Session to add the next turn to (a slug; created on first use).
+    #[arg(long, value_name = "SLUG")]
+    pub session: Option<String>,
+
+    /// Kind of exchange, recorded in the request: task, review, question, handoff, ...
+    #[arg(long, value_name = "SLUG")]
+    pub kind: Option<String>,
+
+    /// Reasoning-effort hint (low, medium, high, ...), recorded in the request; `relay call`
+    /// also passes it to CLIs that take one (codex, claude).
+    #[arg(long, value_name = "LEVEL")]
+    pub effort: Option<String>,
+
+    /// Read the body from FILE instead of the BODY argument.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+
+    /// The task, in natural language. `-` reads stdin; so does a missing BODY when stdin is piped.
+    #[arg(value_name = "BODY")]
+    pub body: Option<String>,
+}
+
+impl RequestArgs {
+    /// The request to write (reads the body: argument, file or stdin).
+    pub fn new_request(
+        &self,
+        from: &str,
+        to: &str,
+        final_message: bool,
+    ) -> anyhow::Result<NewRequest> {
+        let target = match (&self.session, &self.name) {
+            (Some(s), _) => Target::Session(s.clone()),
+            (None, Some(n)) => Target::Name(n.clone()),
+            (None, None) => unreachable!("clap requires --name or --session"),
+        };
+        Ok(NewRequest {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            target,
+            kind: self.kind.clone(),
+            effort: self.effort.clone(),
+            body: body(self.body.as_deref(), self.body_file.as_deref())?,
+            final_message,
+        })
+    }
 }

@@ -168,28 +168,8 @@ fn create_one_shot(
         } else {
             format!("{stamp}-{name}-{n}")
         };
-        let path = relay.path().join(format!("{id}.req.md"));
-        let reply = reply_path(&path);
-        // A stale reply under this id would be read as the answer to the new request.
-        if reply.exists() {
-            continue;
-        }
-        request.id = id;
-        request.footer = Some(Footer {
-            reply: reply.display().to_string(),
-            context: Vec::new(),
-            final_message,
-        });
-        match write_new(&path, request.render().as_bytes()) {
-            Ok(()) => {
-                return Ok(Created {
-                    request,
-                    path,
-                    reply,
-                });
-            }
-            Err(Error::AlreadyExists { .. }) => continue,
-            Err(e) => return Err(e),
+        if let Some(created) = claim(relay.path(), &mut request, id, &[], final_message)? {
+            return Ok(created);
         }
     }
     Err(Error::AlreadyExists {
@@ -246,31 +226,44 @@ fn create_turn(
     }
     for number in next..next + 1000 {
         let stem = format!("{number:0width$}");
-        let path = dir.join(format!("{stem}.req.md"));
-        let reply = reply_path(&path);
-        if reply.exists() {
-            continue;
-        }
-        request.id = stem;
-        request.footer = Some(Footer {
-            reply: reply.display().to_string(),
-            context: context.clone(),
-            final_message,
-        });
-        match write_new(&path, request.render().as_bytes()) {
-            Ok(()) => {
-                return Ok(Created {
-                    request,
-                    path,
-                    reply,
-                });
-            }
-            Err(Error::AlreadyExists { .. }) => continue,
-            Err(e) => return Err(e),
+        if let Some(created) = claim(&dir, &mut request, stem, &context, final_message)? {
+            return Ok(created);
         }
     }
     Err(Error::AlreadyExists { path: dir })
     // The lock is released when `lock` drops.
+}
+
+/// Writes `request` as `<dir>/<id>.req.md` unless the id is taken (by a request, or by a stale
+/// reply that would be read as the answer to this one): the one place ids are claimed.
+/// `Ok(None)`: taken, try the next id.
+fn claim(
+    dir: &Path,
+    request: &mut Request,
+    id: String,
+    context: &[String],
+    final_message: bool,
+) -> Result<Option<Created>> {
+    let path = dir.join(format!("{id}.req.md"));
+    let reply = reply_path(&path);
+    if reply.exists() {
+        return Ok(None);
+    }
+    request.id = id;
+    request.footer = Some(Footer {
+        reply: reply.display().to_string(),
+        context: context.to_vec(),
+        final_message,
+    });
+    match write_new(&path, request.render().as_bytes()) {
+        Ok(()) => Ok(Some(Created {
+            request: request.clone(),
+            path,
+            reply,
+        })),
+        Err(Error::AlreadyExists { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// One turn of a session directory.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use relay_core::{
-    FileKind, Message, NewRequest, RelayDir, Response, Target, VERSION, Verify, create_request,
-    exit, fields, read_request, reply_path, write_new,
+    FileKind, Message, RelayDir, Response, VERSION, Verify, create_request, exit, fields,
+    read_request, reply_path, write_new,
 };
 
 use crate::error::{CliError, usage};
@@ -48,13 +48,8 @@ pub struct CallArgs {
     #[arg(long, value_name = "AGENT", env = "RELAY_FROM")]
     pub from: Option<String>,
 
-    /// Name of a one-shot exchange (a slug).
-    #[arg(long, value_name = "SLUG", required_unless_present_any = ["session", "supervise"], conflicts_with = "session")]
-    pub name: Option<String>,
-
-    /// Continue (or start) a multi-turn session; the peer's own session is resumed when it can be.
-    #[arg(long, value_name = "SLUG")]
-    pub session: Option<String>,
+    #[command(flatten)]
+    pub request: input::RequestArgs,
 
     /// What the peer may do.
     #[arg(long, value_enum, default_value_t = Mode::Write)]
@@ -64,10 +59,6 @@ pub struct CallArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Reasoning effort, passed where the CLI supports it (codex, claude).
-    #[arg(long, value_name = "LEVEL")]
-    pub effort: Option<String>,
-
     /// Kill the peer after this long (90, 90s, 20m, 2h).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -76,10 +67,6 @@ pub struct CallArgs {
     /// print nothing until they finish).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
-
-    /// Kind of exchange recorded in the request: task, review, question, handoff, ...
-    #[arg(long, value_name = "SLUG")]
-    pub kind: Option<String>,
 
     /// Run this shell command as the peer instead (RELAY_REQUEST, RELAY_REPLY, RELAY_PROMPT are set).
     #[arg(long, value_name = "CMD")]
@@ -93,17 +80,9 @@ pub struct CallArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Read the body from FILE.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-
     /// (internal) Supervise this existing request: the background half of --bg.
     #[arg(long, hide = true, value_name = "REQUEST")]
     pub supervise: Option<PathBuf>,
-
-    /// The task. `-` reads stdin; so does a missing BODY when stdin is piped.
-    #[arg(value_name = "BODY")]
-    pub body: Option<String>,
 }
 
 /// `90`, `90s`, `20m`, `2h` (for other commands' flags too).
@@ -209,21 +188,9 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let request_path = match &args.supervise {
         Some(path) => relay.contain(path)?,
         None => {
-            let body = input::body(args.body.as_deref(), args.body_file.as_deref())?;
-            let target = match (&args.session, &args.name) {
-                (Some(s), _) => Target::Session(s.clone()),
-                (None, Some(n)) => Target::Name(n.clone()),
-                (None, None) => unreachable!("clap requires --name or --session"),
-            };
-            let new = NewRequest {
-                from: from.clone(),
-                to: args.to.clone(),
-                target,
-                kind: args.kind.clone(),
-                effort: args.effort.clone(),
-                body,
-                final_message: args.mode == Mode::ReadOnly,
-            };
+            let new = args
+                .request
+                .new_request(&from, &args.to, args.mode == Mode::ReadOnly)?;
             create_request(&relay, &new, input::now()?)?.path
         }
     };
@@ -319,7 +286,7 @@ impl Call<'_> {
             peer: self.args.to.clone(),
             mode: self.args.mode,
             model: self.args.model.clone(),
-            effort: self.args.effort.clone(),
+            effort: self.args.request.effort.clone(),
             state: State::Running,
             outcome: None,
             exit_code: None,
@@ -386,7 +353,7 @@ impl Call<'_> {
             root: self.relay.root(),
             mode: self.args.mode,
             model: self.args.model.as_deref(),
-            effort: self.args.effort.as_deref(),
+            effort: self.args.request.effort.as_deref(),
             peer_session: resume,
         };
         let mut env_set: Vec<(String, String)> = self.spec.env.clone().into_iter().collect();
@@ -723,7 +690,9 @@ impl Call<'_> {
         }
         for (flag, v) in [
             ("--model", &args.model),
-            ("--effort", &args.effort),
+            ("--effort", &args.request.effort),
+            ("--name", &args.request.name),
+            ("--session", &args.request.session),
             ("--peer-cmd", &args.peer_cmd),
         ] {
             if let Some(v) = v {
