@@ -255,6 +255,9 @@ fn kill_tree(
         }
         if !killed && t0.elapsed() >= grace {
             os::signal_tree(pid, os::Sig::Kill);
+            // The direct child by handle too: the only kill there is where process groups are
+            // not (non-Unix), harmless where they are.
+            let _ = child.kill();
             killed = true;
         }
         if killed && t0.elapsed() >= grace + Duration::from_secs(5) {
