@@ -582,3 +582,56 @@ fn no_elapsed(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// On a terminal, a spinner on stderr shows the peer, elapsed/timeout and its latest output;
+/// piped (every other test here), nothing decorative at all.
+#[test]
+fn spinner_on_a_terminal_only() {
+    let Ok(script) = which_script() else {
+        eprintln!("skipping: no `script` to give relay a terminal");
+        return;
+    };
+    let c = Call::new();
+    let cmd = format!(
+        "{} call --to fake --name spin --peer-cmd '{FAKE_PEER} slow' 'task'",
+        env!("CARGO_BIN_EXE_relay")
+    );
+    let out = std::process::Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&c.env.root)
+        .env("FAKE_PEER_DELAY_MS", "600")
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("fake · 0s / 1800s · working"), "{screen}");
+    assert!(screen.contains("outcome=ok"), "{screen}");
+}
+
+fn which_script() -> Result<PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
+
+#[test]
+fn a_broken_config_file_is_named_with_its_line() {
+    let c = Call::new();
+    let cfg = c.env.root.parent().unwrap().join("bad.yaml");
+    std::fs::write(&cfg, "peers:\n  mine:\n    command: [x]\n    colour: red\n").unwrap();
+    let out = c
+        .env
+        .cmd(&["call", "--to", "mine", "--name", "x", "task"])
+        .env("RELAY_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let text = c.render(&out).replace(cfg.to_str().unwrap(), "$CONFIG");
+    assert_snapshot!(text, @"
+    ------- stderr -------
+    relay: $HOME/bad.yaml:4: peers.mine: unknown field `colour`, expected one of `command`, `modes`, `model`, `effort`, `resume`, `env`, `full_env`, `unset_env`, `output`, `install_hint`, `help_args`, `required_flags` at line 4 column 5
+    [exit status: 1]
+    ");
+    assert!(c.env.relay_files().is_empty());
+}
