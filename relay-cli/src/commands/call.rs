@@ -426,7 +426,10 @@ impl Call<'_> {
             },
         )?;
         spinner.finish();
-        let stdout = std::fs::read_to_string(&record.stdout_log).unwrap_or_default();
+        // Lossy: one stray non-UTF-8 byte must not cost the final message, session id and usage.
+        let stdout =
+            String::from_utf8_lossy(&std::fs::read(&record.stdout_log).unwrap_or_default())
+                .into_owned();
         let stderr = read_tail(&record.stderr_log, 256 * 1024);
         let report = peer::read_report(format, &stdout, &stderr);
         record.activity = peer::activity(format, &peer::tail(&stdout, 4096), &stderr);
