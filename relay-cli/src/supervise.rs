@@ -210,6 +210,22 @@ pub fn supervise(
     })
 }
 
+/// Is `pid` still running with `arg` among its arguments? A pid the system reused for another
+/// program does not count (checked on Linux).
+pub fn process_running(pid: u32, arg: &str) -> bool {
+    os::runs_with_arg(pid, arg)
+}
+
+/// Asks one process to stop (SIGTERM).
+pub fn terminate(pid: u32) {
+    os::terminate(pid);
+}
+
+/// Kills a process group (and any descendants of relay) at once (SIGKILL).
+pub fn kill_group(leader: u32) {
+    os::signal_tree(leader, os::Sig::Kill);
+}
+
 /// Short polls first (an instant peer costs relay almost nothing), longer ones later.
 fn poll_interval(elapsed: Duration) -> Duration {
     match elapsed.as_millis() {

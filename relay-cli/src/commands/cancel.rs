@@ -32,10 +32,7 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     if crate::commands::status::supervisor_alive(&record) {
-        #[cfg(unix)]
-        if let Some(pid) = rustix::process::Pid::from_raw(record.supervisor_pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
+        crate::supervise::terminate(record.supervisor_pid);
         // The supervisor kills the tree (grace, then SIGKILL) and finishes the record.
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(15) {
@@ -52,12 +49,8 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
         );
     }
     // The supervisor is gone (killed, machine restarted): take the peer's group down directly.
-    #[cfg(unix)]
-    if let Some(pid) = record
-        .pid
-        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    if let Some(pid) = record.pid {
+        crate::supervise::kill_group(pid);
     }
     let mut r = record;
     r.state = State::Finished;

@@ -27,33 +27,10 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Is the relay process that supervises this call still there? (Checks that the pid is a relay
-/// supervisor, so a reused pid does not count.)
+/// Is the relay process that supervises this call still there? (Its pid must still run a
+/// `relay call`, so a reused pid does not count.)
 pub fn supervisor_alive(r: &RunRecord) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        std::fs::read(format!("/proc/{}/cmdline", r.supervisor_pid)).is_ok_and(|c| {
-            c.split(|b| *b == 0).any(|a| a == b"call") && !proc_is_zombie(r.supervisor_pid)
-        })
-    }
-    #[cfg(all(unix, not(target_os = "linux")))]
-    {
-        rustix::process::Pid::from_raw(r.supervisor_pid as i32)
-            .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = r;
-        true
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn proc_is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(true)
+    crate::supervise::process_running(r.supervisor_pid, "call")
 }
 
 fn state(r: &RunRecord) -> &'static str {

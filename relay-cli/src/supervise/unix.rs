@@ -108,25 +108,49 @@ fn procs() -> Vec<Proc> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    rd.filter_map(|e| {
-        let name = e.ok()?.file_name();
-        let pid: u32 = name.to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parens: split after the
-        // last `)`.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let mut f = rest.split(' ');
-        let state = f.next()?;
-        let ppid = f.next()?.parse().ok()?;
-        let pgrp = f.next()?.parse().ok()?;
-        Some(Proc {
-            pid,
-            ppid,
-            pgrp,
-            zombie: state == "Z" || state == "X",
-        })
+    rd.filter_map(|e| proc_stat(e.ok()?.file_name().to_str()?.parse().ok()?))
+        .collect()
+}
+
+/// One process's `/proc/<pid>/stat`: `pid (comm) state ppid pgrp ...`; comm may hold spaces
+/// and parens, so fields are split after the last `)`.
+#[cfg(target_os = "linux")]
+fn proc_stat(pid: u32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some(Proc {
+        pid,
+        ppid,
+        pgrp,
+        zombie: state == "Z" || state == "X",
     })
-    .collect()
+}
+
+/// Is `pid` a live process with `arg` among its arguments? Where the command line cannot be
+/// read (not Linux), liveness alone.
+pub fn runs_with_arg(pid: u32, arg: &str) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        proc_stat(pid).is_some_and(|p| !p.zombie)
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = arg;
+        self::pid(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    }
+}
+
+/// SIGTERM to one process.
+pub fn terminate(raw: u32) {
+    if let Some(p) = pid(raw) {
+        let _ = rustix::process::kill_process(p, Signal::TERM);
+    }
 }
 
 /// Live descendants of relay (the peer, its children, and orphans re-parented to relay).
