@@ -103,6 +103,13 @@ pub struct Created {
     pub reply: PathBuf,
 }
 
+/// `now` as relay stamps files: UTC, whole seconds.
+fn stamp(now: OffsetDateTime) -> OffsetDateTime {
+    now.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond")
+}
+
 fn invalid_input(field: &'static str) -> impl FnOnce(String) -> Error {
     move |message| Error::InvalidInput { field, message }
 }
@@ -119,10 +126,7 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
         check_slug(effort).map_err(invalid_input("effort"))?;
     }
     check_body(&new.body).map_err(invalid_input("body"))?;
-    let now = now
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
+    let now = stamp(now);
     let mut request = Request {
         version: VERSION,
         id: String::new(),
@@ -341,6 +345,9 @@ pub struct NewResponse {
     pub verify: Verify,
     /// The reply body.
     pub body: String,
+    /// Set when relay writes the reply from what the peer printed (a slug naming where from,
+    /// `final-message`); `None` for a peer's own reply.
+    pub salvaged: Option<String>,
 }
 
 /// Reads a request file that relay is about to act on; it must exist and its frontmatter must
@@ -453,6 +460,9 @@ pub fn write_response(
         }
     }
     check_body(&new.body).map_err(invalid_input("body"))?;
+    if let Some(salvaged) = &new.salvaged {
+        check_slug(salvaged).map_err(invalid_input("salvaged"))?;
+    }
     let session = request.session.clone().or_else(|| {
         let parent = request_path.parent()?;
         (parent != relay.path())
@@ -468,12 +478,8 @@ pub fn write_response(
         status: new.status,
         verify: new.verify,
         session,
-        salvaged: None,
-        created: Some(
-            now.to_offset(time::UtcOffset::UTC)
-                .replace_nanosecond(0)
-                .expect("0 is valid"),
-        ),
+        salvaged: new.salvaged.clone(),
+        created: Some(stamp(now)),
         body: new.body.clone(),
     };
     let path = reply_path(&request_path);

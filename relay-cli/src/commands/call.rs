@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use relay_core::{
-    FileKind, Message, RelayDir, Response, VERSION, Verify, create_request, exit, fields,
-    read_request, reply_path, write_new,
+    FileKind, Message, NewResponse, RelayDir, Verify, create_request, exit, fields, read_request,
+    reply_path, write_new, write_response,
 };
 
 use crate::error::{CliError, usage};
@@ -525,23 +525,21 @@ impl Call<'_> {
             return Ok(());
         };
         let failed = outcome.exit_code != Some(0) || report.error.is_some();
-        let response = Response {
-            version: VERSION,
-            re: record.id.clone(),
-            from: self.args.to.clone(),
-            to: self.from.to_owned(),
+        let new = NewResponse {
+            re: None,
+            from: None,
+            to: None,
             status: if failed {
                 relay_core::Status::Error
             } else {
                 relay_core::Status::Done
             },
             verify: Verify::Skip,
-            session: record.session.clone(),
-            created: Some(input::now()?),
-            salvaged: Some("final-message".into()),
             body: format!("{text}\n"),
+            salvaged: Some("final-message".into()),
         };
-        write_new(&record.reply, response.render().as_bytes())?;
+        let (response, _) =
+            write_response(self.relay, &record.request, &new, false, input::now()?)?;
         record.status = Some(response.status);
         record.verify = Some(Verify::Skip);
         record.salvaged = true;

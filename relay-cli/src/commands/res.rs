@@ -104,6 +104,7 @@ pub fn run(root: Option<&PathBuf>, args: &ResArgs) -> anyhow::Result<u8> {
         },
         from: args.from.clone(),
         to: args.to.clone(),
+        salvaged: None,
         status: args.status.parse().map_err(anyhow::Error::msg)?,
         verify: args.verify.parse().map_err(anyhow::Error::msg)?,
         body,
