@@ -192,29 +192,15 @@ pub fn append_ledger(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
 
 /// Every run record under `.relay/` (one-shots and session turns), oldest first.
 pub fn all_records(relay: &RelayDir) -> Vec<RunRecord> {
-    let mut out = Vec::new();
-    let mut visit = |dir: &Path| {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if let Some(stem) = name.strip_suffix(".run.json")
-                && let Ok(r) = RunRecord::load(&p.with_file_name(format!("{stem}.req.md")))
-            {
-                out.push(r);
-            }
-        }
-    };
-    visit(relay.path());
-    if let Ok(rd) = std::fs::read_dir(relay.path()) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                visit(&e.path());
-            }
-        }
-    }
+    let mut out: Vec<RunRecord> = relay
+        .files()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let stem = p.file_name()?.to_str()?.strip_suffix(".run.json")?;
+            RunRecord::load(&p.with_file_name(format!("{stem}.req.md"))).ok()
+        })
+        .collect();
     out.sort_by(|a, b| {
         a.started
             .cmp(&b.started)

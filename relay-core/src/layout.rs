@@ -100,6 +100,34 @@ impl RelayDir {
         Ok(())
     }
 
+    /// Every file directly in `.relay/` or in one of its directories (the sessions), sorted;
+    /// none when `.relay/` does not exist.
+    pub fn files(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                });
+            }
+        };
+        for entry in rd {
+            let path = entry.at(&self.dir)?.path();
+            if path.is_dir() {
+                for inner in fs::read_dir(&path).at(&path)? {
+                    out.push(inner.at(&path)?.path());
+                }
+            } else {
+                out.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The directory of session `session` (not created).
     pub fn session_dir(&self, session: &str) -> PathBuf {
         debug_assert!(is_slug(session));

@@ -58,7 +58,7 @@ pub fn validate_file(path: &Path) -> Result<Report, Error> {
     let parsed = message::parse(path, &text);
     let mut diagnostics = parsed.diagnostics;
     if let Some(Message::Response(res)) = &parsed.message {
-        cross_check(path, res, &mut diagnostics);
+        cross_check(path, &text, res, &mut diagnostics);
     }
     Ok(Report {
         path: path.to_path_buf(),
@@ -68,7 +68,7 @@ pub fn validate_file(path: &Path) -> Result<Report, Error> {
     })
 }
 
-fn cross_check(path: &Path, res: &message::Response, diags: &mut Vec<Diagnostic>) {
+fn cross_check(path: &Path, text: &str, res: &message::Response, diags: &mut Vec<Diagnostic>) {
     if FileKind::of_path(path) != Some(FileKind::Response) {
         return;
     }
@@ -77,9 +77,8 @@ fn cross_check(path: &Path, res: &message::Response, diags: &mut Vec<Diagnostic>
         return;
     };
     let line_of = |field: &str| {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| t.lines().position(|l| l.starts_with(&format!("{field}:"))))
+        text.lines()
+            .position(|l| l.starts_with(&format!("{field}:")))
             .map_or(1, |i| i + 1)
     };
     for (field, got, want) in [("from", &res.from, &req.to), ("to", &res.to, &req.from)] {

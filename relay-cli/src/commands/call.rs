@@ -110,6 +110,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// How deep relay calls may nest (a peer calling relay calling a peer ...).
 const DEFAULT_MAX_DEPTH: u32 = 2;
 
+/// How deep this relay runs inside relay calls (`RELAY_DEPTH`, set for every peer), and how
+/// deep calls may nest (`RELAY_MAX_DEPTH`).
+pub fn nesting() -> (u64, u64) {
+    let depth = env_u64("RELAY_DEPTH").unwrap_or(0);
+    (
+        depth,
+        env_u64("RELAY_MAX_DEPTH").unwrap_or(u64::from(DEFAULT_MAX_DEPTH)),
+    )
+}
+
 fn env_u64(key: &str) -> Option<u64> {
     std::env::var(key).ok()?.parse().ok()
 }
@@ -137,8 +147,7 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
             "peers: codex, claude, gemini, or one from the config file",
         )
     })?;
-    let depth = env_u64("RELAY_DEPTH").unwrap_or(0);
-    let max_depth = env_u64("RELAY_MAX_DEPTH").unwrap_or(u64::from(DEFAULT_MAX_DEPTH));
+    let (depth, max_depth) = nesting();
     if depth >= max_depth && args.supervise.is_none() {
         return Err(CliError {
             code: exit::RECURSION,

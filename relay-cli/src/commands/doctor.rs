@@ -160,15 +160,8 @@ fn env_checks(relay_root: Option<&Path>) -> Vec<EnvCheck> {
             fix: Some("nothing to do: relay sets IS_SANDBOX=1 for claude in --mode full only".into()),
         });
     }
-    let depth: u64 = std::env::var("RELAY_DEPTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let (depth, max) = crate::commands::call::nesting();
     if depth > 0 {
-        let max: u64 = std::env::var("RELAY_MAX_DEPTH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2);
         out.push(EnvCheck {
             level: if depth >= max { "error" } else { "info" },
             what: format!("running inside a relay call (RELAY_DEPTH={depth}, limit {max})"),

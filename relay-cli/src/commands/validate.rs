@@ -1,7 +1,7 @@
 //! `relay validate`: check protocol files against the spec.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use relay_core::{Error, Report, exit, validate_file};
 
@@ -31,7 +31,11 @@ pub struct ValidateArgs {
 pub fn run(root: Option<&PathBuf>, args: &ValidateArgs) -> anyhow::Result<u8> {
     let files = if args.files.is_empty() {
         let relay = input::relay_dir(root)?;
-        all_files(relay.path())?
+        let files = relay.files()?;
+        files
+            .into_iter()
+            .filter(|p| relay_core::FileKind::of_path(p).is_some())
+            .collect()
     } else {
         args.files.clone()
     };
@@ -76,27 +80,4 @@ fn report_json(r: &Report) -> serde_json::Value {
         "valid": r.is_valid(),
         "diagnostics": r.diagnostics,
     })
-}
-
-/// Every `*.req.md` and `*.res.md` in `.relay/` and its session directories, sorted.
-fn all_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Ok(out);
-    };
-    for entry in rd {
-        let path = entry?.path();
-        if path.is_dir() {
-            for inner in std::fs::read_dir(&path)? {
-                let inner = inner?.path();
-                if relay_core::FileKind::of_path(&inner).is_some() {
-                    out.push(inner);
-                }
-            }
-        } else if relay_core::FileKind::of_path(&path).is_some() {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
 }
