@@ -90,6 +90,11 @@ pub struct PeerSpec {
     pub help_args: Vec<String>,
     #[serde(default)]
     pub required_flags: Vec<String>,
+    /// Give the peer the request's text on stdin, and a prompt that says so, instead of only
+    /// its path. For CLIs whose file tools cannot read `.relay/` (Gemini CLI's `read_file`
+    /// refuses every path an ignore file matches, and `.relay/` ignores itself).
+    #[serde(default)]
+    pub request_on_stdin: bool,
 }
 
 fn text() -> OutputFormat {
@@ -150,6 +155,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             install_hint: Some("npm install -g @openai/codex".into()),
             help_args: s(&["exec", "--help"]),
             required_flags: s(&["--json", "--skip-git-repo-check", "--sandbox", "--cd"]),
+            request_on_stdin: false,
         },
         // `--` ends the variadic flags before the prompt. acceptEdits lets the Write tool
         // write inside the working directory (the project root, which holds .relay/).
@@ -187,10 +193,13 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "--permission-mode",
                 "--resume",
             ]),
+            request_on_stdin: false,
         },
         // `--skip-trust`: otherwise gemini exits 55 in a folder it was never told to trust.
         // auto_edit offers write_file (enough for the reply); default offers no write tool.
-        // No relaunch: one process, which honours SIGTERM.
+        // No relaunch: one process, which honours SIGTERM. The request comes on stdin (which
+        // `gemini -p` puts before the prompt): its read_file refuses the git-ignored `.relay/`
+        // in every approval mode, and only yolo has a shell to fall back on.
         "gemini" => PeerSpec {
             command: s(&[
                 "gemini",
@@ -223,6 +232,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "--output-format",
                 "--resume",
             ]),
+            request_on_stdin: true,
         },
         _ => return None,
     };
@@ -299,6 +309,7 @@ pub fn from_shell(cmd: &str) -> PeerSpec {
         install_hint: None,
         help_args: Vec::new(),
         required_flags: Vec::new(),
+        request_on_stdin: false,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Running a peer under supervision: its own process group, stdin from /dev/null, output to
+//! Running a peer under supervision: its own process group, stdin from /dev/null (or a text
+//! relay feeds it), output to
 //! files (no pipe a grandchild could hold open), a wall-clock and an idle deadline, and on any
 //! of those or on Ctrl-C/SIGTERM of relay itself: SIGTERM to the whole tree, a grace period,
 //! SIGKILL. Nothing the peer started outlives the call.
@@ -29,6 +30,8 @@ pub struct Spawn {
     pub env_remove: Vec<String>,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Text fed to the peer's stdin, then closed (`None`: stdin is /dev/null).
+    pub stdin_text: Option<String>,
 }
 
 /// When to give up on the peer.
@@ -111,7 +114,11 @@ pub fn start(spawn: &Spawn) -> io::Result<Child> {
     let mut cmd = Command::new(&spawn.program);
     cmd.args(&spawn.args)
         .current_dir(&spawn.cwd)
-        .stdin(Stdio::null())
+        .stdin(if spawn.stdin_text.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(out)
         .stderr(err);
     for key in &spawn.env_remove {
@@ -121,7 +128,16 @@ pub fn start(spawn: &Spawn) -> io::Result<Child> {
         cmd.env(k, v);
     }
     os::prepare(&mut cmd);
-    cmd.spawn()
+    let mut child = cmd.spawn()?;
+    if let (Some(text), Some(mut pipe)) = (spawn.stdin_text.clone(), child.stdin.take()) {
+        // A thread, so a peer that never reads its stdin cannot block the supervisor; the write
+        // ends (EPIPE) when the tree is gone. Closing the pipe is the peer's end of input.
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    Ok(child)
 }
 
 /// Append mode, so truncating the log (cap) makes the peer's next write land at the start

@@ -229,16 +229,27 @@ struct Call<'a> {
     depth: u64,
 }
 
-/// The prompt the peer gets: it names the request file (the peer reads everything else there).
-fn prompt(request: &Path, mode: Mode) -> String {
+/// The prompt the peer gets: it names the request file (the peer reads everything else there),
+/// or, when the request's text comes on stdin before the prompt, says it is above.
+fn prompt(request: &Path, mode: Mode, on_stdin: bool) -> String {
     let answer = match mode {
         Mode::ReadOnly => {
             "then give your whole reply, in the format its footer shows, as your final message"
         }
         _ => "then write your reply to the exact file its footer names, in the format it shows",
     };
+    let what = if on_stdin {
+        "The text above is the relay request"
+    } else {
+        "Read and execute the relay request in"
+    };
+    let how = if on_stdin {
+        " (already read for you; do not read it again)"
+    } else {
+        ""
+    };
     format!(
-        "Read and execute the relay request in {}: do the task it describes, {answer}.",
+        "{what} {}{how}: do the task it describes, {answer}.",
         request.display()
     )
 }
@@ -354,7 +365,8 @@ impl Call<'_> {
         stop: &StopFlags,
         t0: Instant,
     ) -> anyhow::Result<(supervise::Outcome, peer::PeerReport)> {
-        let prompt = prompt(&record.request, self.args.mode);
+        let on_stdin = self.spec.request_on_stdin;
+        let prompt = prompt(&record.request, self.args.mode, on_stdin);
         let vars = Vars {
             prompt: &prompt,
             request: &record.request,
@@ -390,6 +402,11 @@ impl Call<'_> {
             env_remove,
             stdout: record.stdout_log.clone(),
             stderr: record.stderr_log.clone(),
+            stdin_text: if on_stdin {
+                Some(relay_core::read_text(&record.request, FileKind::Request)?)
+            } else {
+                None
+            },
         };
         let limits = Limits {
             timeout: self.args.timeout.saturating_sub(t0.elapsed()),

@@ -52,6 +52,7 @@ fn query(program: &Path, args: &[String]) -> Option<String> {
         env_remove: peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect(),
         stdout: dir.path().join("out"),
         stderr: dir.path().join("err"),
+        stdin_text: None,
     };
     let limits = Limits {
         timeout: Duration::from_secs(10),

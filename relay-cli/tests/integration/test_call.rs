@@ -630,8 +630,39 @@ fn a_broken_config_file_is_named_with_its_line() {
     let text = c.render(&out).replace(cfg.to_str().unwrap(), "$CONFIG");
     assert_snapshot!(text, @"
     ------- stderr -------
-    relay: $HOME/bad.yaml:4: peers.mine: unknown field `colour`, expected one of `command`, `modes`, `model`, `effort`, `resume`, `env`, `full_env`, `unset_env`, `output`, `install_hint`, `help_args`, `required_flags` at line 4 column 5
+    relay: $HOME/bad.yaml:4: peers.mine: unknown field `colour`, expected one of `command`, `modes`, `model`, `effort`, `resume`, `env`, `full_env`, `unset_env`, `output`, `install_hint`, `help_args`, `required_flags`, `request_on_stdin` at line 4 column 5
     [exit status: 1]
     ");
     assert!(c.env.relay_files().is_empty());
+}
+
+/// A peer whose file tools cannot read `.relay/` (Gemini CLI's read_file refuses ignored paths)
+/// gets the request's text on stdin, byte for byte, and a prompt that says it is above.
+#[test]
+fn request_on_stdin_feeds_the_request_text() {
+    let c = Call::new();
+    let got = c.env.root.parent().unwrap().join("stdin.txt");
+    let cfg = c.env.root.parent().unwrap().join("peers.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "peers:\n  piped:\n    command: [sh, -c, 'cat > \"$0\"; printf %s \"$RELAY_PROMPT\" > \"$0.prompt\"; exec {FAKE_PEER} instant', '{}']\n    request_on_stdin: true\n",
+            got.display()
+        ),
+    )
+    .unwrap();
+    let out = c
+        .env
+        .cmd(&["call", "--to", "piped", "--name", "piped", "Do the task."])
+        .env("RELAY_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let request = c.env.read(".relay/20261121-163000-piped.req.md");
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), request);
+    let prompt = std::fs::read_to_string(got.with_extension("txt.prompt")).unwrap();
+    assert_eq!(
+        c.env.normalize(&prompt),
+        "The text above is the relay request $ROOT/.relay/20261121-163000-piped.req.md (already read for you; do not read it again): do the task it describes, then write your reply to the exact file its footer names, in the format it shows."
+    );
 }

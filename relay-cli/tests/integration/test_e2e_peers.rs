@@ -135,6 +135,13 @@ fn case(peer: &str, sim_opts: &[&str], extra: &[&str], want_outcome: &str, want_
         "invalid-reply" => assert!(!r["diagnostics"].as_array().unwrap().is_empty(), "{ctx}"),
         _ => assert!(!reply.exists(), "{ctx}"),
     }
+    // Nothing changed outside `.relay/`, which stays out of `git status` by itself.
+    let status = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .current_dir(&repo.root)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "{ctx}");
     // Every call is on the ledger, with the run record beside the exchange.
     let ledger = std::fs::read_to_string(repo.root.join(".relay/ledger.jsonl")).unwrap();
     assert_eq!(ledger.lines().count(), 1, "{ctx}");
@@ -180,11 +187,16 @@ e2e! {
     claude_verify_fail: "claude", ["--env", "MOCKLLM_VERIFY=fail"], [] => "verify-failed", 10;
     gemini_verify_fail: "gemini", ["--env", "MOCKLLM_VERIFY=fail"], [] => "verify-failed", 10;
     codex_verify_skip: "codex", ["--env", "MOCKLLM_VERIFY=skip"], [] => "ok", 0;
-    // Read-only: the mock still tries to write (and is refused by each CLI's own sandbox or
-    // permission mode), then says so; relay salvages that final message.
-    codex_read_only: "codex", [], ["--mode", "read-only"] => "salvaged", 12;
-    claude_read_only: "claude", [], ["--mode", "read-only"] => "salvaged", 12;
-    gemini_read_only: "gemini", [], ["--mode", "read-only"] => "salvaged", 12;
+    // Read-only: a model that follows the request answers with the reply as its final
+    // message (MOCKLLM_REPLY_VIA=auto), and relay writes it: a valid reply, exit 0.
+    codex_read_only: "codex", ["--env", "MOCKLLM_REPLY_VIA=auto"], ["--mode", "read-only"] => "ok", 0;
+    claude_read_only: "claude", ["--env", "MOCKLLM_REPLY_VIA=auto"], ["--mode", "read-only"] => "ok", 0;
+    gemini_read_only: "gemini", ["--env", "MOCKLLM_REPLY_VIA=auto"], ["--mode", "read-only"] => "ok", 0;
+    // A model that tries to write anyway is refused by each CLI's own sandbox or permission
+    // mode, then says so; relay salvages that final message.
+    codex_read_only_refused: "codex", [], ["--mode", "read-only"] => "salvaged", 12;
+    claude_read_only_refused: "claude", [], ["--mode", "read-only"] => "salvaged", 12;
+    gemini_read_only_refused: "gemini", [], ["--mode", "read-only"] => "salvaged", 12;
     codex_full: "codex", [], ["--mode", "full"] => "ok", 0;
     claude_full: "claude", [], ["--mode", "full"] => "ok", 0;
     gemini_full: "gemini", [], ["--mode", "full"] => "ok", 0;
