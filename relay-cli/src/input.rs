@@ -23,8 +23,18 @@ pub fn body(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
         )),
         (Some("-"), None) => read_stdin(),
         (Some(text), None) => Ok(text.to_owned()),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading --body-file {}", path.display())),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+            crate::error::CliError {
+                code: crate::error::io_code(&e),
+                message: format!(
+                    "cannot read --body-file {}: {}",
+                    path.display(),
+                    crate::error::strip_os_error(&e.to_string())
+                ),
+                hint: Some("pass an existing file, or the body itself as the last argument".into()),
+            }
+            .into()
+        }),
         (None, None) if !std::io::stdin().is_terminal() => read_stdin(),
         (None, None) => Err(usage(
             "the body is missing",

@@ -32,7 +32,7 @@ pub fn main() -> ExitCode {
             }
             let (code, hint) = error::classify(&err);
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "relay: {err:#}");
+            let _ = writeln!(stderr, "relay: {}", error::render(&err));
             if let Some(hint) = hint {
                 let _ = writeln!(stderr, "hint: {hint}");
             }

@@ -126,6 +126,34 @@ pub struct RunRecord {
     pub usage: Usage,
 }
 
+/// The request of the call the user named (`wait`, `status`, `cancel`): as
+/// [`RelayDir::locate`] (a bare name means its newest exchange), except that a name shared by
+/// two calls still running is ambiguous.
+pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf> {
+    let path = relay.locate(reference)?;
+    let running: Vec<PathBuf> = relay
+        .named(reference)
+        .into_iter()
+        .filter(|p| {
+            RunRecord::load(p).is_ok_and(|r| {
+                r.state == State::Running && crate::commands::status::supervisor_alive(&r)
+            })
+        })
+        .collect();
+    if running.len() > 1 {
+        return Err(relay_core::Error::Ambiguous {
+            reference: reference.to_owned(),
+            candidates: running
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".req.md"))
+                .map(str::to_owned)
+                .collect(),
+        }
+        .into());
+    }
+    Ok(path)
+}
+
 /// The run-record path of a request path: `<stem>.run.json`.
 pub fn record_path(request: &Path) -> PathBuf {
     sibling(request, "run.json")
@@ -148,6 +176,23 @@ impl RunRecord {
         text.push(b'\n');
         relay_core::write_replace(&path, &text)?;
         Ok(())
+    }
+
+    /// The record of a call the user named (`wait`, `status`, `cancel`): an exchange that
+    /// `relay call` never started is `not-found` (exit 4) with a hint, not an I/O error.
+    pub fn load_started(request: &Path) -> anyhow::Result<RunRecord> {
+        if !record_path(request).exists() {
+            return Err(crate::error::CliError {
+                code: relay_core::exit::NOT_FOUND,
+                message: format!(
+                    "{} has no run record: it was not started by `relay call`",
+                    request.display()
+                ),
+                hint: Some("`relay show` reads an exchange; `relay status` lists calls".into()),
+            }
+            .into());
+        }
+        RunRecord::load(request)
     }
 
     pub fn load(request: &Path) -> anyhow::Result<RunRecord> {

@@ -21,7 +21,16 @@ pub struct RelayDir {
 impl RelayDir {
     /// The relay directory of `root` (absolute: printed paths must work from any cwd).
     pub fn at_root(root: &Path) -> Result<RelayDir> {
-        let root = fs::canonicalize(root).at(root)?;
+        let root = match fs::canonicalize(root) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    what: "root directory",
+                    path: root.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(e).at(root),
+        };
         if !root.is_dir() {
             return Err(Error::NotFound {
                 what: "root directory",
@@ -225,28 +234,60 @@ impl RelayDir {
                 ),
             });
         }
-        // A name given without its timestamp: `auth-review` for `20261121-163000-auth-review`.
-        let suffix = format!("-{reference}.req.md");
+        // A name given without its timestamp: `auth-review` for `20261121-163000-auth-review`
+        // (or `...-auth-review-2`, a same-second twin); the newest wins.
+        let mut hits = self.named(reference);
+        hits.pop().ok_or_else(no_match)
+    }
+
+    /// Every one-shot request whose name is exactly `name`, or `name-N` (the `-2`, `-3` relay
+    /// adds to an id taken in the same second), oldest first. `review` never matches
+    /// `ro-review` or `review-old`.
+    pub fn named(&self, name: &str) -> Vec<PathBuf> {
         let mut hits: Vec<String> = match fs::read_dir(&self.dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.ends_with(&suffix))
+                .filter(|n| {
+                    n.strip_suffix(".req.md")
+                        .and_then(id_name)
+                        .is_some_and(|got| name_matches(got, name))
+                })
                 .collect(),
             Err(_) => Vec::new(),
         };
-        hits.sort();
-        match hits.len() {
-            0 => Err(no_match()),
-            1 => Ok(self.dir.join(&hits[0])),
-            _ => Err(Error::Ambiguous {
-                reference: reference.to_owned(),
-                candidates: hits
-                    .iter()
-                    .map(|h| h.trim_end_matches(".req.md").to_owned())
-                    .collect(),
-            }),
-        }
+        // Ids start with their UTC timestamp; within one second, `name` before `name-2`, ...
+        hits.sort_by_cached_key(|h| {
+            let id = h.trim_end_matches(".req.md");
+            let got = id_name(id).unwrap_or_default();
+            let twin: u64 = got
+                .strip_prefix(name)
+                .and_then(|r| r.strip_prefix('-'))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            (id[..id.len() - got.len()].to_owned(), twin)
+        });
+        hits.into_iter().map(|h| self.dir.join(h)).collect()
     }
+}
+
+/// The name part of a one-shot id: `auth-review` of `20261121-163000-auth-review` (and of the
+/// v4 form `20261121-1630-auth-review`).
+fn id_name(id: &str) -> Option<&str> {
+    let (date, rest) = id.split_once('-')?;
+    let (time, name) = rest.split_once('-')?;
+    let digits =
+        |s: &str, n: &[usize]| n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(date, &[8]) && digits(time, &[4, 6]) && !name.is_empty()).then_some(name)
+}
+
+fn name_matches(got: &str, wanted: &str) -> bool {
+    got == wanted
+        || got
+            .strip_prefix(wanted)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|n| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n != "0" && n != "1"
+            })
 }
 
 /// `x.req.md` <-> `x.res.md`: the reply path is derived from the request path, never stored.

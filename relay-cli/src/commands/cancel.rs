@@ -21,8 +21,8 @@ pub struct CancelArgs {
 
 pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    let request = relay.locate(&args.exchange)?;
-    let record = RunRecord::load(&request)?;
+    let request = crate::run::locate_call(&relay, &args.exchange)?;
+    let record = RunRecord::load_started(&request)?;
     if record.state == State::Finished {
         eprintln!(
             "relay: {} already finished ({})",

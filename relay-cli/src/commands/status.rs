@@ -49,7 +49,7 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
         State::Finished => r.elapsed_ms as f64 / 1000.0,
     };
     let records = match &args.exchange {
-        Some(e) => vec![RunRecord::load(&relay.locate(e)?)?],
+        Some(e) => vec![RunRecord::load_started(&run::locate_call(&relay, e)?)?],
         None => run::all_records(&relay),
     };
     if args.json {

@@ -34,17 +34,10 @@ pub struct WaitArgs {
 
 pub fn run(root: Option<&PathBuf>, args: &WaitArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    let request = relay.locate(&args.exchange)?;
+    let request = crate::run::locate_call(&relay, &args.exchange)?;
     let t0 = Instant::now();
     loop {
-        let record = RunRecord::load(&request).map_err(|_| CliError {
-            code: exit::NOT_FOUND,
-            message: format!(
-                "{} has no run record: it was not started by `relay call`",
-                request.display()
-            ),
-            hint: Some("`relay show` reads an exchange; `relay status` lists calls".into()),
-        })?;
+        let record = RunRecord::load_started(&request)?;
         if record.state == State::Finished {
             crate::result::print(&record, args.json)?;
             return Ok(record.exit_code.unwrap_or(exit::FAILURE));

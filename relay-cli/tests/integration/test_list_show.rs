@@ -328,12 +328,20 @@ fn show_errors() {
         "auth-review",
         "two",
     ]);
-    let out = env.run(&["show", "auth-review"]);
-    assert_snapshot!(env.render(&out), @"
-    ------- stderr -------
-    relay: `auth-review` is ambiguous: it matches 20261121-163000-auth-review, 20261122-193000-auth-review
-    [exit status: 2]
-    ");
+    // A bare name means the newest exchange with exactly that name: `auth-review` is the one
+    // created last, and `review` is never `auth-review`.
+    let newest = env.ok(&["show", "auth-review", "--json"]);
+    let newest: serde_json::Value = serde_json::from_str(&newest).unwrap();
+    assert_eq!(
+        newest["request"]["request"]["id"], "20261122-193000-auth-review",
+        "{newest:#}"
+    );
+    let review = env.ok(&["show", "review", "--json"]);
+    let review: serde_json::Value = serde_json::from_str(&review).unwrap();
+    assert_eq!(
+        review["request"]["request"]["id"], "20261122-193000-review",
+        "{review:#}"
+    );
     let out = env.run(&["show", "auth-refactor"]);
     assert_snapshot!(env.render(&out), @"
     ------- stderr -------

@@ -105,7 +105,12 @@ fn root_override_by_flag_and_env() {
         "x",
         "t",
     ]);
-    assert_eq!(code(&out), 1, "{}", env.render(&out));
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: root directory not found: $ROOT/missing-dir
+    hint: --root (or RELAY_ROOT) must name an existing directory
+    [exit status: 4]
+    ");
 }
 
 #[test]
