@@ -5,14 +5,16 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, completions, doctor, list, req, res, show, skill, status, validate, wait,
+    call, cancel, completions, doctor, list, req, res, show, skill, spec, status, validate, wait,
 };
 
 const ABOUT: &str =
     "Hand a task to another coding agent through files and get a verifiable answer back.";
 
 const LONG_ABOUT: &str = "\
-Hand a task to another coding agent through files and get a verifiable answer back.
+Hand a task to another coding agent through files and get a verifiable answer back:
+
+  relay call --to codex --name auth-review --mode read-only 'Review src/auth.py. Run pytest.'
 
 A request is a markdown file under .relay/ with YAML frontmatter (relay, id, from, to), the
 task in natural language, and a footer telling the peer exactly which file to write. The peer
@@ -21,26 +23,32 @@ Everything stays a plain-file trail you can read, diff and audit.";
 
 const EXAMPLES: &str = "\
 Examples:
-  # Ask codex for a review; prints the request path
-  relay req --from claude --to codex --name auth-review 'Review src/auth.py. Run pytest.'
+  # Ask codex for a review and wait for its verified answer (exit 0 = done, checks passed)
+  relay call --to codex --name auth-review --mode read-only 'Review src/auth.py. Run pytest.'
+
+  # Hand claude a task in the background, then wait for it
+  relay call --to claude --name port --bg 'Port the parser to Rust.' && relay wait port
 
   # Continue a multi-turn session (turns 001, 002, ... under .relay/auth-refactor/)
-  relay req --from claude --to codex --session auth-refactor 'Now add tests for the fix.'
+  relay call --to gemini --session auth-refactor 'Now add tests for the fix.'
 
-  # Answer a request (as the peer)
+  # Write a request by hand, answer it as the peer
+  relay req --to codex --name auth-review 'Review src/auth.py. Run pytest.'
   relay res --request auth-review --status done --verify pass 'Found 2 issues: ...'
 
-  # Check files against the protocol, list exchanges, read one
+  # Check files against the protocol, list exchanges, read one, check the set-up
   relay validate .relay/*.md
   relay list --json
   relay show auth-refactor/2
+  relay doctor
 
-The protocol, exit codes included, is spec/PROTOCOL.md.";
+`relay spec` prints the protocol, exit codes included.";
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "relay",
+    verbatim_doc_comment,
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
@@ -72,6 +80,7 @@ pub enum Command {
     Show(show::ShowArgs),
     Doctor(doctor::DoctorArgs),
     Skill(skill::SkillArgs),
+    Spec(spec::SpecArgs),
     Completions(completions::CompletionsArgs),
 }
 

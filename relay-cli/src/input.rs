@@ -167,3 +167,67 @@ impl RequestArgs {
         })
     }
 }
+
+/// The caller, from the environment of the agent relay runs in. Codex is checked first:
+/// `CLAUDECODE` leaks into a Codex started from Claude Code.
+pub fn detect_from() -> &'static str {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if set("CODEX_SANDBOX") || set("CODEX_SANDBOX_NETWORK_DISABLED") || set("CODEX_THREAD_ID") {
+        "codex"
+    } else if set("CLAUDECODE") || set("CLAUDE_CODE_ENTRYPOINT") {
+        "claude"
+    } else if set("GEMINI_CLI") {
+        "gemini"
+    } else {
+        "user"
+    }
+}
+
+/// A one-line note when `--session S` is about to start a new session while a session with a
+/// close name exists (a typo would otherwise silently fork the conversation).
+pub fn note_new_session(relay: &RelayDir, args: &RequestArgs) {
+    let Some(session) = args.session.as_deref() else {
+        return;
+    };
+    if relay_core::fields::check_slug(session).is_err() || relay.session_dir(session).is_dir() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(relay.path()) else {
+        return;
+    };
+    let mut close: Vec<String> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            e.file_type().ok()?.is_dir().then_some(())?;
+            e.file_name().into_string().ok()
+        })
+        .filter(|name| relay_core::fields::is_slug(name) && similar(name, session))
+        .collect();
+    close.sort();
+    if let Some(near) = close.first() {
+        eprintln!(
+            "relay: note: starting a new session `{session}`; `{near}` exists (pass --session {near} to continue it)"
+        );
+    }
+}
+
+/// Names a typo apart: one is a prefix of the other, or at most two edits apart.
+fn similar(a: &str, b: &str) -> bool {
+    if a.starts_with(b) || b.starts_with(a) {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}

@@ -60,6 +60,45 @@ fn clap_exit(err: &clap::Error) -> ExitCode {
     }
     let text = err.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
-    let _ = write!(std::io::stderr().lock(), "relay: {text}");
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "relay: {text}");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(hint) = usage_hint(err, &args) {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
     ExitCode::from(relay_core::exit::USAGE)
+}
+
+/// A hint for the mistakes people and agents make most with `req` and `call`.
+fn usage_hint(err: &clap::Error, args: &[String]) -> Option<String> {
+    let sub = args.iter().position(|a| a == "call" || a == "req")?;
+    let cmd = &args[sub];
+    let after = &args[sub + 1..];
+    let has = |flag: &str| {
+        after
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    match err.kind() {
+        ErrorKind::UnknownArgument => {
+            let first_positional = after.iter().find(|a| !a.starts_with('-'));
+            if !has("--to")
+                && first_positional.is_some_and(|p| peer::BUILTINS.contains(&p.as_str()))
+            {
+                let peer = first_positional.map_or("codex", String::as_str);
+                Some(format!(
+                    "the peer goes in --to: relay {cmd} --to {peer} --name NAME 'the task'"
+                ))
+            } else {
+                Some(format!(
+                    "quote the task as one argument: relay {cmd} ... --name NAME 'Review src/auth.py and run the tests.'"
+                ))
+            }
+        }
+        ErrorKind::MissingRequiredArgument if !has("--name") && !has("--session") => Some(
+            "name the exchange (--name auth-review) or add a turn to a session (--session auth)"
+                .into(),
+        ),
+        _ => None,
+    }
 }

@@ -124,21 +124,6 @@ fn env_u64(key: &str) -> Option<u64> {
     std::env::var(key).ok()?.parse().ok()
 }
 
-/// The caller, from the environment of the agent relay runs in. Codex is checked first:
-/// `CLAUDECODE` leaks into a Codex started from Claude Code.
-pub fn detect_from() -> &'static str {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    if set("CODEX_SANDBOX") || set("CODEX_SANDBOX_NETWORK_DISABLED") || set("CODEX_THREAD_ID") {
-        "codex"
-    } else if set("CLAUDECODE") || set("CLAUDE_CODE_ENTRYPOINT") {
-        "claude"
-    } else if set("GEMINI_CLI") {
-        "gemini"
-    } else {
-        "user"
-    }
-}
-
 pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     fields::check_slug(&args.to).map_err(|m| {
@@ -192,11 +177,12 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     })?;
     let from = match &args.from {
         Some(f) => f.clone(),
-        None => detect_from().to_owned(),
+        None => input::detect_from().to_owned(),
     };
     let request_path = match &args.supervise {
         Some(path) => relay.contain(path)?,
         None => {
+            input::note_new_session(&relay, &args.request);
             let new = args
                 .request
                 .new_request(&from, &args.to, args.mode == Mode::ReadOnly)?;

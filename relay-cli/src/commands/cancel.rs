@@ -13,6 +13,10 @@ use crate::run::{RunRecord, State};
 /// The call's supervisor kills the tree (SIGTERM, grace period, SIGKILL) and records the call
 /// as terminated.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay call --to codex --name big-job --bg 'Port the parser.'
+  relay cancel big-job            # exit 0 once the tree is dead; `relay wait big-job` exits 130")]
 pub struct CancelArgs {
     /// The exchange (an id, a unique name, session/turn, or a request path).
     #[arg(value_name = "EXCHANGE")]

@@ -4,11 +4,12 @@ use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 /// Print a shell completion script.
-///
-/// bash: relay completions bash > ~/.local/share/bash-completion/completions/relay
-/// zsh:  relay completions zsh > "${fpath[1]}/_relay"
-/// fish: relay completions fish > ~/.config/fish/completions/relay.fish
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay completions bash > ~/.local/share/bash-completion/completions/relay
+  relay completions zsh > \"${fpath[1]}/_relay\"
+  relay completions fish > ~/.config/fish/completions/relay.fish")]
 pub struct CompletionsArgs {
     /// The shell to generate for.
     #[arg(value_enum)]

@@ -17,6 +17,10 @@ use crate::supervise::{self, Limits, Spawn, StopFlags};
 /// passes it. Then environment traps, each with the fix. Exits 0 when at least one peer is
 /// usable and nothing is broken, 1 otherwise.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay doctor
+  relay doctor --json | jq '.peers[] | select(.ok | not)'")]
 pub struct DoctorArgs {
     /// Print JSON.
     #[arg(long)]

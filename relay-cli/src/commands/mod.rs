@@ -9,6 +9,7 @@ pub mod req;
 pub mod res;
 pub mod show;
 pub mod skill;
+pub mod spec;
 pub mod status;
 pub mod validate;
 pub mod wait;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cancel(args) => cancel::run(root, &args),
         Command::Doctor(args) => doctor::run(root, &args),
         Command::Skill(args) => skill::run(root, &args),
+        Command::Spec(args) => spec::run(&args),
         Command::Completions(args) => completions::run(&args),
     }
 }

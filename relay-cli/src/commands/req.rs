@@ -20,9 +20,10 @@ Examples:
   relay req --from codex --to claude --session refactor --body-file task.md
   git diff | relay req --from claude --to codex --name diff-review --kind review -")]
 pub struct ReqArgs {
-    /// The calling agent (a slug: claude, codex, gemini, ...).
-    #[arg(long, value_name = "AGENT")]
-    pub from: String,
+    /// The calling agent (default: detected: claude inside Claude Code, codex inside Codex,
+    /// gemini inside Gemini CLI, else `user`).
+    #[arg(long, value_name = "AGENT", env = "RELAY_FROM")]
+    pub from: Option<String>,
 
     /// The peer agent asked to do the task.
     #[arg(long, value_name = "AGENT")]
@@ -38,7 +39,9 @@ pub struct ReqArgs {
 
 pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    let new = args.request.new_request(&args.from, &args.to, false)?;
+    input::note_new_session(&relay, &args.request);
+    let from = args.from.as_deref().unwrap_or_else(|| input::detect_from());
+    let new = args.request.new_request(from, &args.to, false)?;
     let created = create_request(&relay, &new, input::now()?)?;
     if args.json {
         crate::output::json(&serde_json::json!({

@@ -20,12 +20,15 @@ use crate::input;
 ///   gemini  ~/.gemini/skills/relay/SKILL.md   <root>/.gemini/skills/relay/SKILL.md
 /// ($CLAUDE_CONFIG_DIR and $CODEX_HOME move the user directories, as they do for the CLIs.)
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(
+    verbatim_doc_comment,
+    after_help = "\
 Examples:
   relay skill install                         # all agents, user scope
   relay skill install --agent claude --allow  # also let headless claude use it without prompts
   relay skill status
-  relay skill uninstall --agent codex --project")]
+  relay skill uninstall --agent codex --project"
+)]
 pub struct SkillArgs {
     #[command(subcommand)]
     pub action: SkillAction,
@@ -34,12 +37,29 @@ pub struct SkillArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SkillAction {
     /// Install (or update) the skills. Installing twice changes nothing.
+    #[command(after_help = "\
+Examples:
+  relay skill install                          # claude, codex and gemini, in your home
+  relay skill install --agent claude --allow   # plus Skill(relay), Bash(relay:*) for claude -p
+  relay skill install --project                # in this repository, for everyone who clones it")]
     Install(ChangeArgs),
     /// Show each skill as installed, out of date, missing, or not relay's.
+    #[command(after_help = "\
+Examples:
+  relay skill status
+  relay skill status --project --json")]
     Status(ScopeArgs),
-    /// Remove the skills relay installed (and, with --allow, the permissions it added).
+    /// Remove the skills relay installed and the permissions `--allow` added.
+    #[command(after_help = "\
+Examples:
+  relay skill uninstall                        # every agent, your home
+  relay skill uninstall --agent codex --project")]
     Uninstall(ChangeArgs),
     /// Print one agent's skill.
+    #[command(after_help = "\
+Examples:
+  relay skill show claude
+  relay skill show gemini > GEMINI-relay.md")]
     Show {
         /// The agent.
         #[arg(value_enum)]
@@ -70,8 +90,12 @@ pub struct ScopeArgs {
     pub agent: Agents,
 
     /// In the project (<root>/.claude, .codex, .gemini) instead of your home directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "user")]
     pub project: bool,
+
+    /// In your home directory (the default).
+    #[arg(long)]
+    pub user: bool,
 
     /// Print JSON.
     #[arg(long)]
@@ -313,6 +337,15 @@ fn install(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
 
 fn uninstall(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
     let project = project_root(root, &change.scope)?;
+    // The permissions `--allow` added go with the skill. First, so a settings file relay
+    // cannot edit stops the uninstall before anything is removed.
+    let perms = if change.scope.agent.list().contains(&Agent::Claude)
+        && claude_settings(project.as_deref())?.exists()
+    {
+        Some(edit_permissions(project.as_deref(), false)?)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for agent in change.scope.agent.list() {
         let path = skill_path(agent, project.as_deref())?;
@@ -321,8 +354,13 @@ fn uninstall(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> 
             State::Installed | State::OutOfDate => {
                 std::fs::remove_file(&path)
                     .with_context(|| format!("removing {}", path.display()))?;
-                // The `relay` directory too, if relay's file was all it held.
-                let _ = std::fs::remove_dir(path.parent().expect("parent"));
+                // `relay/`, `skills/` and the agent's directory, as far as they are now empty
+                // (remove_dir never removes a directory that holds anything).
+                for dir in path.ancestors().skip(1).take(3) {
+                    if std::fs::remove_dir(dir).is_err() {
+                        break;
+                    }
+                }
                 "removed"
             }
             State::Missing => "nothing to remove",
@@ -336,11 +374,6 @@ fn uninstall(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> 
             path,
         });
     }
-    let perms = if change.allow && change.scope.agent.list().contains(&Agent::Claude) {
-        Some(edit_permissions(project.as_deref(), false)?)
-    } else {
-        None
-    };
     report(&rows, perms.as_ref(), change.scope.json)?;
     Ok(exit::OK)
 }
@@ -432,7 +465,17 @@ fn edit_permissions(project: Option<&Path>, add: bool) -> anyhow::Result<Permiss
         }
     }
     let changed = list.len() != before;
-    if changed {
+    if !add && list.is_empty() {
+        // Do not leave the empty containers `--allow` created behind.
+        let perms = obj["permissions"].as_object_mut().expect("object");
+        perms.remove("allow");
+        if perms.is_empty() {
+            obj.remove("permissions");
+        }
+    }
+    if changed && v.as_object().is_some_and(serde_json::Map::is_empty) {
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    } else if changed {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }

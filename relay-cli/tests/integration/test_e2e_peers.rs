@@ -10,38 +10,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub fn harness() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("RELAY_PEER_SIM").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peer-sim")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("with-peer-sim").is_file());
-    let clis_ok = found.as_ref().is_some_and(|h| {
-        // with-peer-sim itself reports missing CLIs; ask it once, cheaply.
-        Command::new(h.join("with-peer-sim"))
-            .args([
-                "--quiet",
-                "--",
-                "sh",
-                "-c",
-                "command -v codex && command -v claude && command -v gemini",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    match (found, clis_ok) {
-        (Some(h), true) => Some(h),
-        (found, _) => {
-            let why = match found {
-                None => "peer-sim not found (set RELAY_PEER_SIM or put it at ../shared/peer-sim)"
-                    .to_owned(),
-                Some(h) => format!(
-                    "the peer CLIs are not installed (run {}/install-clis)",
-                    h.display()
-                ),
-            };
+    // Checked once per test binary: every e2e test asks.
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match FOUND.get_or_init(find_harness) {
+        Ok(h) => Some(h.clone()),
+        Err(why) => {
             assert!(
                 std::env::var_os("RELAY_E2E_REQUIRED").is_none(),
                 "RELAY_E2E_REQUIRED is set but {why}"
@@ -49,6 +22,33 @@ pub fn harness() -> Option<PathBuf> {
             eprintln!("skipping the real-CLI end-to-end tests: {why}");
             None
         }
+    }
+}
+
+fn find_harness() -> Result<PathBuf, String> {
+    let candidates = [
+        std::env::var_os("RELAY_PEER_SIM").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peer-sim")),
+    ];
+    let h = candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("with-peer-sim").is_file())
+        .ok_or("peer-sim not found (set RELAY_PEER_SIM or put it at ../shared/peer-sim)")?;
+    // with-peer-sim puts its wrappers on PATH whether or not the real CLIs exist; it names the
+    // real ones in PEER_SIM_REAL_* (empty when missing).
+    let out = Command::new(h.join("with-peer-sim"))
+        .args(["--quiet", "--", "sh", "-c"])
+        .arg(r#"for c in "$PEER_SIM_REAL_CODEX" "$PEER_SIM_REAL_CLAUDE" "$PEER_SIM_REAL_GEMINI"; do [ -x "$c" ] || exit 1; done"#)
+        .output()
+        .map_err(|e| format!("cannot run {}/with-peer-sim: {e}", h.display()))?;
+    if out.status.success() {
+        Ok(h)
+    } else {
+        Err(format!(
+            "the peer CLIs are not installed (run {}/install-clis)",
+            h.display()
+        ))
     }
 }
 

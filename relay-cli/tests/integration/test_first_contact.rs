@@ -127,3 +127,65 @@ fn a_closed_pipe_ends_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+#[test]
+fn req_detects_the_calling_agent_like_call() {
+    let env = TestEnv::new();
+    for (var, want) in [
+        ("CLAUDECODE", "claude"),
+        ("CODEX_THREAD_ID", "codex"),
+        ("GEMINI_CLI", "gemini"),
+    ] {
+        let name = format!("from-{want}");
+        let out = env
+            .cmd(&["req", "--to", "peer", "--name", &name, "t"])
+            .env(var, "1")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", env.render(&out));
+        let text = env.read(&format!(".relay/20261121-163000-{name}.req.md"));
+        assert!(text.contains(&format!("\nfrom: {want}\n")), "{text}");
+    }
+    let text = {
+        env.ok(&["req", "--to", "peer", "--name", "plain", "t"]);
+        env.read(".relay/20261121-163000-plain.req.md")
+    };
+    assert!(text.contains("\nfrom: user\n"), "{text}");
+}
+
+#[test]
+fn hints_for_the_common_mistakes() {
+    let env = TestEnv::new();
+    for (name, args) in [
+        (
+            "unquoted-task",
+            &[
+                "call", "--to", "codex", "--name", "x", "Review", "the", "code",
+            ][..],
+        ),
+        ("peer-as-positional", &["call", "codex", "Review it"][..]),
+        ("no-name", &["call", "--to", "codex", "Review it"][..]),
+        ("req-no-name", &["req", "--to", "codex", "Review it"][..]),
+    ] {
+        let out = env.run(args);
+        assert_snapshot!(format!("hint-{name}"), env.render(&out));
+    }
+    assert!(env.relay_files().is_empty());
+}
+
+#[test]
+fn a_session_name_close_to_an_existing_one_gets_a_note() {
+    let env = TestEnv::new();
+    env.ok(&["req", "--to", "b", "--session", "auth-refactor", "one"]);
+    let out = env.run(&["req", "--to", "b", "--session", "auth-refactr", "two"]);
+    assert_snapshot!(env.render(&out), @"
+    $ROOT/.relay/auth-refactr/001.req.md
+    ------- stderr -------
+    relay: note: starting a new session `auth-refactr`; `auth-refactor` exists (pass --session auth-refactor to continue it)
+    ");
+    // Continuing the session itself, or a clearly different name: no note.
+    for s in ["auth-refactor", "docs"] {
+        let out = env.run(&["req", "--to", "b", "--session", s, "three"]);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{s}");
+    }
+}

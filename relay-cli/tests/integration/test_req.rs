@@ -282,7 +282,7 @@ fn flags_after_the_body_are_errors_not_body_text() {
     ------- stderr -------
     relay: the argument '--to <AGENT>' cannot be used multiple times
 
-    Usage: relay req [OPTIONS] --from <AGENT> --to <AGENT> [BODY]
+    Usage: relay req [OPTIONS] --to <AGENT> [BODY]
 
     For more information, try '--help'.
     [exit status: 2]
@@ -294,9 +294,10 @@ fn flags_after_the_body_are_errors_not_body_text() {
     ------- stderr -------
     relay: unexpected argument 'words' found
 
-    Usage: relay req [OPTIONS] --from <AGENT> --to <AGENT> [BODY]
+    Usage: relay req [OPTIONS] --to <AGENT> [BODY]
 
     For more information, try '--help'.
+    hint: quote the task as one argument: relay req ... --name NAME 'Review src/auth.py and run the tests.'
     [exit status: 2]
     ");
     let out = env.run(&[
@@ -326,9 +327,10 @@ fn usage_errors() {
     relay: the following required arguments were not provided:
       --name <SLUG>
 
-    Usage: relay req --from <AGENT> --to <AGENT> --name <SLUG> <BODY>
+    Usage: relay req --to <AGENT> --from <AGENT> --name <SLUG> <BODY>
 
     For more information, try '--help'.
+    hint: name the exchange (--name auth-review) or add a turn to a session (--session auth)
     [exit status: 2]
     ");
     let out = env.run(&[
@@ -347,7 +349,7 @@ fn usage_errors() {
     ------- stderr -------
     relay: the argument '--name <SLUG>' cannot be used with '--session <SLUG>'
 
-    Usage: relay req --from <AGENT> --to <AGENT> --name <SLUG> <BODY>
+    Usage: relay req --to <AGENT> --from <AGENT> --name <SLUG> <BODY>
 
     For more information, try '--help'.
     [exit status: 2]

@@ -242,8 +242,8 @@ fn install_status_uninstall_in_a_temp_home() {
         env.ok(&["skill", "install", "--agent", "codex"])
             .contains("updated")
     );
-    // Uninstall removes relay's files and entries only.
-    assert_snapshot!(env.render(&env.run(&["skill", "uninstall", "--allow"])), @"
+    // Uninstall removes relay's files and the entries `--allow` added, and nothing else.
+    assert_snapshot!(env.render(&env.run(&["skill", "uninstall"])), @"
     claude  user     removed                  $HOME/.claude/skills/relay/SKILL.md
     codex   user     removed                  $HOME/.codex/skills/relay/SKILL.md
     gemini  user     removed                  $HOME/.gemini/skills/relay/SKILL.md
@@ -311,4 +311,33 @@ fn settings_relay_cannot_read_are_left_alone() {
     let out = env.run(&["skill", "install", "--agent", "claude", "--allow"]);
     assert_eq!(code(&out), 1, "{}", env.render(&out));
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{ not json");
+}
+
+/// `--user` is the explicit default; an install into an empty home, then an uninstall, leaves
+/// that home as it was: no skill, no permission entry, no empty directory.
+#[test]
+fn uninstall_leaves_a_home_as_it_found_it() {
+    let env = TestEnv::new();
+    let home = env.root.parent().unwrap();
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(home)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let out = env.ok(&["skill", "install", "--user", "--allow"]);
+    assert!(out.contains("allowed (added)"), "{out}");
+    assert!(home.join(".claude/settings.json").exists());
+    assert_snapshot!(env.render(&env.run(&["skill", "uninstall", "--user"])), @"
+    claude  user     removed                  $HOME/.claude/skills/relay/SKILL.md
+    codex   user     removed                  $HOME/.codex/skills/relay/SKILL.md
+    gemini  user     removed                  $HOME/.gemini/skills/relay/SKILL.md
+    claude  perms    removed                  Skill(relay), Bash(relay:*) in $HOME/.claude/settings.json
+    ");
+    assert_eq!(listing(), before);
+    let out = env.run(&["skill", "status", "--user", "--project"]);
+    assert_eq!(code(&out), 2, "{}", env.render(&out));
 }
