@@ -436,14 +436,14 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
                     _ => {}
                 }
             }
-            r.error = failed;
+            r.error = failed.map(|e| error_line(&e));
         }
         OutputFormat::ClaudeJson => {
             if let Some(v) = last_json_object(stdout) {
                 r.session_id = v["session_id"].as_str().map(str::to_owned);
                 let result = v["result"].as_str().map(str::to_owned);
                 if v["is_error"] == true {
-                    r.error = result;
+                    r.error = result.map(|e| error_line(&e));
                 } else {
                     r.final_message = result;
                 }
@@ -455,7 +455,7 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
                 };
             } else if !stdout.trim().is_empty() {
                 // claude prints API errors on stdout in text mode; keep them as the error.
-                r.error = Some(tail(stdout, 2000));
+                r.error = Some(error_line(&tail(stdout, 2000)));
             }
         }
         OutputFormat::GeminiJson => {
@@ -480,7 +480,7 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
                     r.session_id = v["session_id"].as_str().map(str::to_owned);
                 }
                 if let Some(msg) = v["error"]["message"].as_str() {
-                    r.error = Some(msg.to_owned());
+                    r.error = Some(error_line(msg));
                 }
             }
         }
@@ -492,6 +492,42 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
         }
     }
     r
+}
+
+/// The peer's own words for an error, as one clean line: CLIs wrap API errors in JSON, often
+/// twice (codex: a JSON string holding `{"type":"error","error":{"message":...}}`), so the
+/// innermost `message` wins; of a multi-line text, the last line that says something.
+pub fn error_line(raw: &str) -> String {
+    let mut text = raw.trim().to_owned();
+    for _ in 0..4 {
+        let Some(v) = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .or_else(|| last_json_object(&text))
+        else {
+            break;
+        };
+        let inner = v["error"]["message"]
+            .as_str()
+            .or(v["message"].as_str())
+            .or(v["error"].as_str());
+        match inner {
+            Some(m) => text = m.trim().to_owned(),
+            None => break,
+        }
+    }
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let line = crate::output::clean_line(line);
+    let mut out: String = line.chars().take(300).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// The last `{...}` JSON object in `text` that starts at a line start (CLIs print logs first).
@@ -525,36 +561,104 @@ pub fn tail(s: &str, max: usize) -> String {
     s[at..].to_owned()
 }
 
-/// One line saying what the peer did last, for the spinner and the status file.
+/// One line saying what the peer is doing, in words, for the spinner, `relay status` and the
+/// run record: the last tool it used, `waiting for the model`, `finished`, or the peer's own
+/// latest error line (`Reconnecting... 2/5`, `Not logged in`).
 pub fn activity(format: OutputFormat, stdout_tail: &str, stderr_tail: &str) -> Option<String> {
-    let last = |t: &str| {
-        t.lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_owned)
-    };
     let line = match format {
-        OutputFormat::CodexJson => {
-            last(stdout_tail).map(|l| match serde_json::from_str::<serde_json::Value>(&l) {
-                Ok(ev) => {
-                    let item = &ev["item"];
-                    match (ev["type"].as_str(), item["type"].as_str()) {
-                        (Some(t), Some("command_execution")) => {
-                            format!("{t}: {}", item["command"].as_str().unwrap_or(""))
-                        }
-                        (Some(t), Some(i)) => format!("{t}: {i}"),
-                        (Some(t), None) => t.to_owned(),
-                        _ => l,
-                    }
-                }
-                Err(_) => l,
-            })
+        OutputFormat::CodexJson => stdout_tail
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map_or_else(
+                || error_looking(stderr_tail).unwrap_or_else(|| "waiting for the model".to_owned()),
+                |ev| codex_event(&ev),
+            ),
+        OutputFormat::ClaudeJson | OutputFormat::GeminiJson => {
+            if last_json_object(stdout_tail).is_some() {
+                "finished".to_owned()
+            } else {
+                error_looking(stderr_tail).unwrap_or_else(|| "waiting for the model".to_owned())
+            }
         }
-        _ => last(stdout_tail).or_else(|| last(stderr_tail)),
-    }?;
-    let line: String = line.chars().filter(|c| !c.is_control()).take(100).collect();
-    Some(line)
+        OutputFormat::Text => last_line(stdout_tail).or_else(|| last_line(stderr_tail))?,
+    };
+    let line = crate::output::clean_line(&line);
+    Some(line.chars().take(100).collect())
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// The last line of a CLI's stderr that reports a problem (its other lines are notices such
+/// as gemini's `Ripgrep is not available`).
+fn error_looking(stderr: &str) -> Option<String> {
+    const WORDS: &[&str] = &[
+        "error",
+        "fail",
+        "reconnect",
+        "retry",
+        "retrying",
+        "not logged in",
+        "login",
+        "api key",
+        "unauthori",
+        "forbidden",
+        "quota",
+        "rate limit",
+        "network",
+        "timed out",
+        "denied",
+    ];
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| {
+            let l = l.to_lowercase();
+            WORDS.iter().any(|w| l.contains(w))
+        })
+        .map(error_line)
+}
+
+/// A codex `exec --json` event, in words.
+fn codex_event(ev: &serde_json::Value) -> String {
+    let item = &ev["item"];
+    let t = ev["type"].as_str().unwrap_or_default();
+    let started = t == "item.started" || t == "item.updated";
+    match (t, item["type"].as_str()) {
+        ("thread.started", _) => "started".into(),
+        ("turn.started", _) => "waiting for the model".into(),
+        ("turn.completed", _) => "finished".into(),
+        ("turn.failed", _) => format!(
+            "failed: {}",
+            error_line(ev["error"]["message"].as_str().unwrap_or("unknown error"))
+        ),
+        ("error", _) => error_line(ev["message"].as_str().unwrap_or("error")),
+        (_, Some("command_execution")) => format!(
+            "{}: {}",
+            if started { "running" } else { "ran" },
+            item["command"].as_str().unwrap_or_default()
+        ),
+        (_, Some("agent_message")) => "answered".into(),
+        (_, Some("reasoning")) => "thinking".into(),
+        (_, Some("file_change")) => "editing files".into(),
+        (_, Some("mcp_tool_call")) => format!(
+            "tool: {}.{}",
+            item["server"].as_str().unwrap_or("?"),
+            item["tool"].as_str().unwrap_or("?")
+        ),
+        (_, Some("web_search")) => "searching the web".into(),
+        (_, Some("todo_list")) => "planning".into(),
+        (_, Some("error")) => error_line(item["message"].as_str().unwrap_or("error")),
+        (_, Some(other)) => other.replace('_', " "),
+        (other, None) => other.replace(['.', '_'], " "),
+    }
 }
 
 #[cfg(test)]
@@ -629,5 +733,60 @@ mod tests {
             (r.session_id.as_deref(), r.error.as_deref()),
             (Some("g1"), Some("boom"))
         );
+    }
+
+    #[test]
+    fn activity_in_words() {
+        let act = |f, out: &str, err: &str| activity(f, out, err).unwrap();
+        let cmd = r#"{"type":"item.started","item":{"id":"i1","type":"command_execution","command":"bash -lc 'cargo test'","status":"in_progress"}}"#;
+        assert_eq!(
+            act(OutputFormat::CodexJson, cmd, ""),
+            "running: bash -lc 'cargo test'"
+        );
+        let retry = r#"{"type":"turn.started"}
+{"type":"error","message":"Reconnecting... 2/5 (stream disconnected before completion)"}"#;
+        assert_eq!(
+            act(OutputFormat::CodexJson, retry, ""),
+            "Reconnecting... 2/5 (stream disconnected before completion)"
+        );
+        assert_eq!(
+            act(OutputFormat::CodexJson, "", ""),
+            "waiting for the model"
+        );
+        let notice = "Warning: 256-color support not detected.\nRipgrep is not available.\n";
+        assert_eq!(
+            act(OutputFormat::GeminiJson, "", notice),
+            "waiting for the model"
+        );
+        assert_eq!(
+            act(
+                OutputFormat::ClaudeJson,
+                "",
+                "Retrying in 4s: API Error: 529 overloaded\n"
+            ),
+            "Retrying in 4s: API Error: 529 overloaded"
+        );
+        assert_eq!(
+            act(OutputFormat::ClaudeJson, "{\"result\":\"x\"}\n", ""),
+            "finished"
+        );
+    }
+
+    #[test]
+    fn error_lines_are_the_peers_words_once() {
+        // codex: the message is itself JSON.
+        let codex = r#"{"type":"error","message":"{\"type\": \"error\", \"error\": {\"type\": \"invalid_request_error\", \"message\": \"mockllm: injected error 400\"}}"}
+{"type":"turn.failed","error":{"message":"{\"type\": \"error\", \"error\": {\"message\": \"mockllm: injected error 400\"}}"}}"#;
+        let r = read_report(OutputFormat::CodexJson, codex, "");
+        assert_eq!(r.error.as_deref(), Some("mockllm: injected error 400"));
+        // gemini: a JSON error object on stderr whose message is JSON again.
+        let gem = "{\"session_id\":\"g\",\"error\":{\"message\":\"{\\\"error\\\":{\\\"code\\\":400,\\\"message\\\":\\\"quota\\\"}}\"}}";
+        let r = read_report(OutputFormat::GeminiJson, "", gem);
+        assert_eq!(r.error.as_deref(), Some("quota"));
+        assert_eq!(
+            error_line("Not logged in · Please run /login\n"),
+            "Not logged in · Please run /login"
+        );
+        assert_eq!(error_line("\u{1b}[31mboom\u{1b}[0m"), "boom");
     }
 }

@@ -55,6 +55,7 @@ fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", header(r))?;
     if let Some(body) = &body {
+        let body = crate::output::clean_text(body);
         writeln!(out)?;
         write!(out, "{body}")?;
         if !body.ends_with('\n') {
@@ -69,17 +70,22 @@ fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
     if !ok {
         let mut err = std::io::stderr().lock();
         if let Some(reason) = &r.reason {
-            writeln!(err, "relay: {reason}")?;
+            writeln!(err, "relay: {}", crate::output::clean_line(reason))?;
         }
         for d in &r.diagnostics {
             writeln!(err, "relay: {d}")?;
         }
-        if let Some(e) = &r.peer_error {
+        // Said once: the reason already quotes the peer's error when it has one.
+        if let Some(e) = r
+            .peer_error
+            .as_deref()
+            .filter(|e| !r.reason.as_deref().unwrap_or("").contains(e))
+        {
             writeln!(
                 err,
-                "relay: {} reported: {}",
+                "relay: {} said: {}",
                 r.peer,
-                crate::peer::tail(e.trim(), 500)
+                crate::output::clean_line(e)
             )?;
         }
         writeln!(

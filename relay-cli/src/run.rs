@@ -154,19 +154,35 @@ pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
-/// The run-record path of a request path: `<stem>.run.json`.
-pub fn record_path(request: &Path) -> PathBuf {
-    sibling(request, "run.json")
+/// What a call is now, for people: `running` (its supervisor still runs), `lost` (the record
+/// says running but its supervisor is gone), or how it ended (`ok`, `timeout`, ...).
+pub fn live_state(running: bool, outcome: Option<&str>, supervisor_pid: Option<u32>) -> &str {
+    match (running, outcome) {
+        (true, _)
+            if supervisor_pid.is_some_and(|p| crate::supervise::process_running(p, "call")) =>
+        {
+            "running"
+        }
+        (true, _) => "lost",
+        (false, Some(o)) => o,
+        (false, None) => "finished",
+    }
 }
 
-/// `<stem>.<ext>` beside the request.
-pub fn sibling(request: &Path, ext: &str) -> PathBuf {
-    let name = request
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let stem = name.strip_suffix(".req.md").unwrap_or(name);
-    request.with_file_name(format!("{stem}.{ext}"))
+impl RunRecord {
+    /// [`live_state`] of this record.
+    pub fn live_state(&self) -> &'static str {
+        live_state(
+            self.state == State::Running,
+            self.outcome.map(Outcome::as_str),
+            Some(self.supervisor_pid),
+        )
+    }
+}
+
+/// The run-record path of a request path: `<stem>.run.json`.
+pub fn record_path(request: &Path) -> PathBuf {
+    relay_core::beside(request, relay_core::BESIDE_RUN_RECORD)
 }
 
 impl RunRecord {

@@ -307,3 +307,32 @@ pub fn swap_suffix(path: &Path, to: FileKind) -> PathBuf {
 pub fn reply_path(request: &Path) -> PathBuf {
     swap_suffix(request, FileKind::Response)
 }
+
+/// The files relay keeps beside an exchange `<stem>.req.md`, by extension (`<stem>.<ext>`):
+/// the run record of the call, the peer's output logs, the background supervisor's log.
+pub const BESIDE_RUN_RECORD: &str = "run.json";
+/// The peer's stdout, captured by `relay call`.
+pub const BESIDE_STDOUT_LOG: &str = "stdout.log";
+/// The peer's stderr, captured by `relay call`.
+pub const BESIDE_STDERR_LOG: &str = "stderr.log";
+/// The `--bg` supervisor's own output.
+pub const BESIDE_SUPERVISOR_LOG: &str = "supervisor.log";
+/// Every kind of file beside an exchange (what `relay clean` removes with it).
+pub const BESIDE_ALL: &[&str] = &[
+    BESIDE_RUN_RECORD,
+    BESIDE_STDOUT_LOG,
+    BESIDE_STDERR_LOG,
+    BESIDE_SUPERVISOR_LOG,
+    "stdout.resume-failed.log",
+    "stderr.resume-failed.log",
+];
+
+/// `<stem>.<ext>` beside the request `<stem>.req.md`.
+pub fn beside(request: &Path, ext: &str) -> PathBuf {
+    let name = request
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".req.md").unwrap_or(name);
+    request.with_file_name(format!("{stem}.{ext}"))
+}

@@ -50,15 +50,18 @@ mod store;
 mod validate;
 
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
-pub use crate::layout::{RELAY_DIR_NAME, RelayDir, reply_path, swap_suffix};
+pub use crate::layout::{
+    BESIDE_ALL, BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG,
+    RELAY_DIR_NAME, RelayDir, beside, reply_path, swap_suffix,
+};
 pub use crate::message::{
     FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MIN_VERSION, Message,
     Parsed, RESPONSE_PLACEHOLDER, Request, Response, Status, VERIFY_RULE, VERSION, Verify,
     WRITE_FILE_RULE, check_body, parse,
 };
 pub use crate::store::{
-    Created, Exchange, NewRequest, NewResponse, ReplyState, Target, Turn, create_request,
-    read_header, read_request, read_text, scan, session_turns, write_new, write_replace,
-    write_response,
+    Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState, RunSummary,
+    Target, Turn, create_request, read_header, read_request, read_run_summary, read_text, scan,
+    session_turns, write_new, write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

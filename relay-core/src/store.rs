@@ -11,7 +11,7 @@ use time::macros::format_description;
 
 use crate::error::{Error, InvalidFile, IoResultExt, Result};
 use crate::fields::{check_slug, check_token, is_slug, is_turn_stem};
-use crate::layout::{RelayDir, reply_path};
+use crate::layout::{BESIDE_RUN_RECORD, RelayDir, beside, reply_path};
 use crate::message::{
     self, Depth, FileKind, Footer, MAX_FILE_BYTES, Message, Request, Response, Status, VERSION,
     Verify, check_body,
@@ -504,6 +504,8 @@ pub enum ReplyState {
         status: Status,
         /// Its verify.
         verify: Verify,
+        /// relay wrote it from what the peer printed (`salvaged:` in the reply).
+        salvaged: bool,
     },
     /// A reply file that does not parse.
     Invalid {
@@ -538,8 +540,46 @@ pub struct Exchange {
     pub reply_state: ReplyState,
     /// The request's first problem, if it does not parse.
     pub request_problem: Option<String>,
+    /// The call that ran this exchange, from its run record (`None`: never run by `relay call`).
+    pub run: Option<RunSummary>,
     #[serde(skip)]
     sort_turn: u64,
+}
+
+/// What a listing needs of a call's run record, `<stem>.run.json` beside the request (written
+/// by `relay call`; spec section 1.3). Unknown fields are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunSummary {
+    /// `running` or `finished`, as the record says (a crashed supervisor leaves `running`).
+    pub state: String,
+    /// How the call ended (`ok`, `timeout`, `no-reply`, ...), once finished.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// The relay process supervising the call.
+    #[serde(default)]
+    pub supervisor_pid: Option<u32>,
+}
+
+/// The largest run record read; past it the record is ignored (a run record is ~2 KB).
+pub const MAX_RUN_RECORD_BYTES: u64 = 256 * 1024;
+
+/// The run record beside `request`, if there is a readable one.
+pub fn read_run_summary(request: &Path) -> Option<RunSummary> {
+    let path = beside(request, BESIDE_RUN_RECORD);
+    // Only a regular file: a FIFO planted there must not block a listing.
+    if !fs::symlink_metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    File::open(&path)
+        .ok()?
+        .take(MAX_RUN_RECORD_BYTES + 1)
+        .read_to_end(&mut buf)
+        .ok()?;
+    if buf.len() as u64 > MAX_RUN_RECORD_BYTES {
+        return None;
+    }
+    serde_json::from_slice(&buf).ok()
 }
 
 impl Exchange {
@@ -689,6 +729,7 @@ fn summarize(job: &Job) -> Exchange {
         created: None,
         reply_state: ReplyState::Pending,
         request_problem: None,
+        run: None,
         sort_turn: turn,
     };
     let reply_exists = match kind {
@@ -710,6 +751,7 @@ fn summarize(job: &Job) -> Exchange {
             if ex.created.is_none() {
                 ex.created = modified(path);
             }
+            ex.run = read_run_summary(path);
             reply.exists()
         }
         FileKind::Response => {
@@ -727,6 +769,7 @@ fn summarize(job: &Job) -> Exchange {
                 ReplyState::Answered {
                     status: r.status,
                     verify: r.verify,
+                    salvaged: r.salvaged.is_some(),
                 }
             }
             Ok(Message::Request(_)) => ReplyState::Invalid {

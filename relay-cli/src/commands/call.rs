@@ -310,8 +310,8 @@ impl Call<'_> {
             kill_ms: None,
             request: request_path.to_path_buf(),
             reply: reply_path(request_path),
-            stdout_log: run::sibling(request_path, "stdout.log"),
-            stderr_log: run::sibling(request_path, "stderr.log"),
+            stdout_log: relay_core::beside(request_path, relay_core::BESIDE_STDOUT_LOG),
+            stderr_log: relay_core::beside(request_path, relay_core::BESIDE_STDERR_LOG),
             status: None,
             verify: None,
             salvaged: false,
@@ -531,7 +531,7 @@ impl Call<'_> {
             }
             why.push_str(" without writing the reply");
             if let Some(e) = &report.error {
-                why.push_str(&format!(": {}", peer::tail(e.trim(), 300)));
+                why.push_str(&format!(": {e}"));
             }
             finish(record, Outcome::NoReply, why);
             return Ok(());
@@ -712,7 +712,7 @@ impl Call<'_> {
                 cmd.arg(flag).arg(v);
             }
         }
-        let log = run::sibling(request, "supervisor.log");
+        let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         cmd.stdin(std::process::Stdio::null())

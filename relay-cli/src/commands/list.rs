@@ -10,9 +10,11 @@ use crate::output::{age, age_seconds};
 
 /// List exchanges: id, kind, from->to, status, verify, age.
 ///
-/// STATUS is the reply's status, `pending` while no reply exists, `invalid` when the reply does
-/// not parse (see `relay validate`). Reads only frontmatter, so it stays fast with thousands of
-/// exchanges and large bodies.
+/// STATUS is the reply's status (`salvaged` when relay wrote the reply from what the peer
+/// printed), `invalid` when the reply does not parse (see `relay validate`); with no reply, the
+/// call's state from its run record (`running`, `timeout`, `interrupted`, `no-reply`, ..., `lost`
+/// when the relay supervising it died), else `pending`. Reads only frontmatter and run records,
+/// so it stays fast with thousands of exchanges and large bodies.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -87,12 +89,30 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn states(e: &Exchange) -> (&'static str, &'static str) {
+/// STATUS and VERIFY: the reply's, `salvaged` for a reply relay wrote from what the peer
+/// printed, and without a reply the call's state (`running`, `timeout`, `no-reply`, ...; `lost`
+/// when its supervisor died), else `pending`.
+fn states(e: &Exchange) -> (&str, &'static str) {
     match &e.reply_state {
-        ReplyState::Pending => ("pending", "-"),
+        ReplyState::Pending => (call_state(e).unwrap_or("pending"), "-"),
         ReplyState::Invalid { .. } => ("invalid", "-"),
-        ReplyState::Answered { status, verify } => (status.as_str(), verify.as_str()),
+        ReplyState::Answered {
+            salvaged: true,
+            verify,
+            ..
+        } => ("salvaged", verify.as_str()),
+        ReplyState::Answered { status, verify, .. } => (status.as_str(), verify.as_str()),
     }
+}
+
+/// The state of the call behind an exchange, from its run record (see `run::live_state`).
+fn call_state(e: &Exchange) -> Option<&str> {
+    let run = e.run.as_ref()?;
+    Some(crate::run::live_state(
+        run.state == "running",
+        run.outcome.as_deref(),
+        run.supervisor_pid,
+    ))
 }
 
 /// One `--json` row (borrowed: 10,000 rows must not cost 10,000 JSON trees).
@@ -107,6 +127,9 @@ struct Row<'a> {
     answered: bool,
     status: Option<&'static str>,
     verify: Option<&'static str>,
+    salvaged: bool,
+    /// The call behind it: running, lost, or its outcome (`None`: never run by `relay call`).
+    call: Option<&'a str>,
     reply_state: &'a ReplyState,
     request_problem: Option<&'a str>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -117,9 +140,13 @@ struct Row<'a> {
 }
 
 fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
-    let (status, verify) = match &e.reply_state {
-        ReplyState::Answered { status, verify } => (Some(status.as_str()), Some(verify.as_str())),
-        _ => (None, None),
+    let (status, verify, salvaged) = match &e.reply_state {
+        ReplyState::Answered {
+            status,
+            verify,
+            salvaged,
+        } => (Some(status.as_str()), Some(verify.as_str()), *salvaged),
+        _ => (None, None, false),
     };
     Row {
         exchange: &e.reference,
@@ -131,6 +158,8 @@ fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
         answered: e.answered(),
         status,
         verify,
+        salvaged,
+        call: call_state(e),
         reply_state: &e.reply_state,
         request_problem: e.request_problem.as_deref(),
         created: e.created,

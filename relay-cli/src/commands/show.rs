@@ -41,6 +41,8 @@ pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     let now = input::now()?;
+    // The call that ran it, if `relay call` did: its live state and why it ended.
+    let record = crate::run::RunRecord::load(&req_path).ok();
     if args.json {
         let reply_json = reply.as_ref().map(|r| {
             serde_json::json!({
@@ -50,21 +52,46 @@ pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
                 "response": match &r.message { Some(Message::Response(res)) => serde_json::to_value(res).ok(), _ => None },
             })
         });
+        let call = record.as_ref().map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["live_state"] = r.live_state().into();
+            v
+        });
         crate::output::json(&serde_json::json!({
             "request": { "path": req_path, "request": request },
             "answered": reply.is_some(),
             "reply": reply_json,
+            "call": call,
         }))?;
         return Ok(exit::OK);
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     print_request(&mut out, &req_path, &request, now)?;
+    if let Some(r) = &record {
+        let why = r.reason.as_deref().or(r.activity.as_deref()).unwrap_or("");
+        let why = crate::output::clean_line(why);
+        writeln!(out, "call     {} · {} · {why}", r.live_state(), r.peer)?;
+    }
     match &reply {
-        None => writeln!(out, "reply    pending: {}", res_path.display())?,
+        None => {
+            let state = match &record {
+                Some(r) if r.live_state() == "running" => "not yet",
+                Some(_) => "none",
+                None => "pending",
+            };
+            writeln!(out, "reply    {state}: {}", res_path.display())?;
+        }
         Some(r) => {
             writeln!(out, "reply    {}", res_path.display())?;
             if let Some(Message::Response(res)) = &r.message {
-                writeln!(out, "status   {}", res.status.as_str())?;
+                match &res.salvaged {
+                    Some(how) => writeln!(
+                        out,
+                        "status   {} (salvaged: {how}; relay wrote it from what the peer printed)",
+                        res.status.as_str()
+                    )?,
+                    None => writeln!(out, "status   {}", res.status.as_str())?,
+                }
                 writeln!(out, "verify   {}", res.verify.as_str())?;
                 if let Some(t) = res.created {
                     writeln!(
@@ -81,10 +108,18 @@ pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
         }
     }
     writeln!(out, "\n--- request ---")?;
-    write!(out, "{}", ensure_newline(&request.body))?;
+    write!(
+        out,
+        "{}",
+        ensure_newline(&crate::output::clean_text(&request.body))
+    )?;
     if let Some(Some(Message::Response(res))) = reply.as_ref().map(|r| &r.message) {
         writeln!(out, "--- reply ---")?;
-        write!(out, "{}", ensure_newline(&res.body))?;
+        write!(
+            out,
+            "{}",
+            ensure_newline(&crate::output::clean_text(&res.body))
+        )?;
     }
     out.flush()?;
     debug_assert_eq!(FileKind::of_path(&req_path), Some(FileKind::Request));

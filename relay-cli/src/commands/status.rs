@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use relay_core::exit;
 
 use crate::input;
-use crate::run::{self, Outcome, RunRecord, State};
+use crate::run::{self, RunRecord, State};
 
 /// Show running and finished calls.
 ///
@@ -33,14 +33,6 @@ pub fn supervisor_alive(r: &RunRecord) -> bool {
     crate::supervise::process_running(r.supervisor_pid, "call")
 }
 
-fn state(r: &RunRecord) -> &'static str {
-    match r.state {
-        State::Finished => r.outcome.map_or("finished", Outcome::as_str),
-        State::Running if supervisor_alive(r) => "running",
-        State::Running => "lost",
-    }
-}
-
 pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let now = input::now()?;
@@ -57,7 +49,7 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
             .iter()
             .map(|r| {
                 let mut v = serde_json::to_value(r).unwrap_or_default();
-                v["live_state"] = state(r).into();
+                v["live_state"] = r.live_state().into();
                 v["elapsed_s"] = elapsed(r).into();
                 v
             })
@@ -88,10 +80,7 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
     )?;
     for r in &records {
         let pid = r.pid.map_or("-".to_owned(), |p| p.to_string());
-        let activity: String = r
-            .activity
-            .as_deref()
-            .unwrap_or("")
+        let activity: String = crate::output::clean_line(r.activity.as_deref().unwrap_or(""))
             .chars()
             .take(60)
             .collect();
@@ -99,7 +88,7 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
             out,
             "{:<w$}  {:<13}  {:<8}  {pid:>8}  {:>8.1}s  {activity}",
             r.exchange,
-            state(r),
+            r.live_state(),
             r.peer,
             elapsed(r)
         )?;

@@ -51,7 +51,7 @@ pub fn run(root: Option<&PathBuf>, args: &WaitArgs) -> anyhow::Result<u8> {
                 ),
                 hint: Some(format!(
                     "its log: {}",
-                    crate::run::sibling(&request, "supervisor.log").display()
+                    relay_core::beside(&request, relay_core::BESIDE_SUPERVISOR_LOG).display()
                 )),
             }
             .into());

@@ -140,10 +140,13 @@ fn list_json() {
         "answered": true,
         "status": "done",
         "verify": "fail",
+        "salvaged": false,
+        "call": null,
         "reply_state": {
           "state": "answered",
           "status": "done",
-          "verify": "fail"
+          "verify": "fail",
+          "salvaged": false
         },
         "request_problem": null,
         "created": "2026-11-21T18:00:00Z",
@@ -161,6 +164,8 @@ fn list_json() {
         "answered": false,
         "status": null,
         "verify": null,
+        "salvaged": false,
+        "call": null,
         "reply_state": {
           "state": "pending"
         },
@@ -309,7 +314,8 @@ fn show_json() {
           "created": "2026-11-21T18:00:00Z",
           "body": "11 of 12 pass.\n"
         }
-      }
+      },
+      "call": null
     }
     "#);
 }
@@ -357,4 +363,89 @@ fn show_errors() {
     ");
     let out = env.run(&["show", "auth-refactor/9"]);
     assert_eq!(code(&out), 4);
+}
+
+/// `list` and `show` tell what happened to each call from its run record: never `pending` for
+/// a call that timed out, crashed, was cancelled or is still running.
+#[test]
+fn list_and_show_read_the_run_record() {
+    use crate::common::FAKE_PEER;
+    let env = TestEnv::new();
+    let call = |name: &str, mode: &str, extra: &[&str]| {
+        let peer = format!("{FAKE_PEER} {mode}");
+        let mut args = vec!["call", "--to", "fake", "--name", name, "--peer-cmd", &peer];
+        args.extend(extra);
+        args.push("Do it.");
+        let out = env
+            .cmd(&args)
+            .env("RELAY_KILL_GRACE_MS", "200")
+            .output()
+            .unwrap();
+        code(&out)
+    };
+    assert_eq!(call("ok", "instant", &[]), 0);
+    assert_eq!(call("timed", "hang", &["--timeout", "1"]), 124);
+    assert_eq!(call("crashed", "crash", &[]), 12);
+    assert_eq!(call("printed", "stdout-only", &[]), 12);
+    assert_eq!(call("running", "hang", &["--bg"]), 0);
+    // A record left `running` by a supervisor that died (pid 0 is never a relay of ours).
+    env.ok(&["req", "--to", "fake", "--name", "lost", "t"]);
+    let lost = env.relay_dir().join("20261121-163000-lost.run.json");
+    let running =
+        std::fs::read_to_string(env.relay_dir().join("20261121-163000-running.run.json")).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(&running).unwrap();
+    rec["supervisor_pid"] = 999_999_999u32.into();
+    std::fs::write(&lost, rec.to_string()).unwrap();
+    env.ok(&["req", "--to", "fake", "--name", "manual", "t"]);
+    // Wait until the background call is really running.
+    let t0 = std::time::Instant::now();
+    while !env.ok(&["status", "running"]).contains("running ") {
+        assert!(t0.elapsed().as_secs() < 20);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status_in = |list: &str, name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(&format!("20261121-163000-{name} ")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{list}"))
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .to_owned()
+    };
+    let list = env.ok(&["list"]);
+    let status_of = |name: &str| status_in(&list, name);
+    assert_eq!(status_of("ok"), "done");
+    assert_eq!(status_of("timed"), "timeout");
+    assert_eq!(status_of("crashed"), "no-reply");
+    assert_eq!(status_of("printed"), "salvaged");
+    assert_eq!(status_of("running"), "running");
+    assert_eq!(status_of("lost"), "lost");
+    assert_eq!(status_of("manual"), "pending");
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
+    let row = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == format!("20261121-163000-{name}"))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("printed")["salvaged"], true);
+    assert_eq!(row("timed")["call"], "timeout");
+    assert_eq!(row("manual")["call"], serde_json::Value::Null);
+    // show says it in words.
+    let show = env.ok(&["show", "timed"]);
+    assert!(
+        show.contains("call     timeout · fake · timed out after 1s"),
+        "{show}"
+    );
+    assert!(show.contains("reply    none: "), "{show}");
+    let show = env.ok(&["show", "printed"]);
+    assert!(show.contains("(salvaged: final-message;"), "{show}");
+    let show = env.ok(&["show", "running"]);
+    assert!(show.contains("call     running · fake"), "{show}");
+    assert!(show.contains("reply    not yet: "), "{show}");
+    let out = env.run(&["cancel", "running"]);
+    assert_eq!(code(&out), 0, "{}", env.render(&out));
+    assert_eq!(status_in(&env.ok(&["list"]), "running"), "terminated");
 }
