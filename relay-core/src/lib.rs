@@ -47,6 +47,7 @@ mod frontmatter;
 mod layout;
 mod message;
 mod store;
+pub mod untrusted;
 mod validate;
 
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};

@@ -372,7 +372,7 @@ pub fn read_request(path: &Path) -> Result<Request> {
 /// Reads a whole protocol file as text, with the size limit and a UTF-8 check that name the
 /// line of the first bad byte.
 pub fn read_text(path: &Path, what: FileKind) -> Result<String> {
-    let bytes = match fs::read(path) {
+    let bytes = match crate::untrusted::read_capped(path, MAX_FILE_BYTES as u64 + 1) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let what = match what {
@@ -408,7 +408,7 @@ pub(crate) fn decode(
             path,
             1,
             "file",
-            format!("is {} bytes; the limit is {MAX_FILE_BYTES}", bytes.len()),
+            format!("is larger than the limit of {MAX_FILE_BYTES} bytes"),
         ));
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -566,19 +566,7 @@ pub const MAX_RUN_RECORD_BYTES: u64 = 256 * 1024;
 /// The run record beside `request`, if there is a readable one.
 pub fn read_run_summary(request: &Path) -> Option<RunSummary> {
     let path = beside(request, BESIDE_RUN_RECORD);
-    // Only a regular file: a FIFO planted there must not block a listing.
-    if !fs::symlink_metadata(&path).ok()?.is_file() {
-        return None;
-    }
-    let mut buf = Vec::new();
-    File::open(&path)
-        .ok()?
-        .take(MAX_RUN_RECORD_BYTES + 1)
-        .read_to_end(&mut buf)
-        .ok()?;
-    if buf.len() as u64 > MAX_RUN_RECORD_BYTES {
-        return None;
-    }
+    let buf = crate::untrusted::read_bounded(&path, MAX_RUN_RECORD_BYTES).ok()??;
     serde_json::from_slice(&buf).ok()
 }
 
@@ -627,6 +615,8 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
                 .iter()
                 .filter_map(|(n, _)| n.strip_suffix(".req.md"))
                 .collect();
+            let present: std::collections::HashSet<&str> =
+                names.iter().map(|(n, _)| n.as_str()).collect();
             for (name, is_dir) in &names {
                 if *is_dir {
                     if is_slug(name) {
@@ -645,6 +635,9 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
                 jobs.push(Job {
                     path: relay.path().join(name),
                     kind,
+                    reply_exists: kind == FileKind::Response
+                        || present.contains(format!("{stem}.res.md").as_str()),
+                    run_exists: present.contains(format!("{stem}.{BESIDE_RUN_RECORD}").as_str()),
                     stem: stem.to_owned(),
                     session: None,
                     turn: 0,
@@ -663,16 +656,25 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
     Ok(out)
 }
 
-/// One file `scan` must read.
+/// One file `scan` must read. What exists beside it comes from the directory listing, so a
+/// listing costs no `stat` per file.
 struct Job {
     path: PathBuf,
     kind: FileKind,
+    reply_exists: bool,
+    run_exists: bool,
     stem: String,
     session: Option<String>,
     turn: u64,
 }
 
 fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
+    let suffix = format!(".{BESIDE_RUN_RECORD}");
+    let records: std::collections::HashSet<String> = fs::read_dir(dir)
+        .at(dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(&suffix).map(str::to_owned))
+        .collect();
     for t in session_turns(dir)? {
         let kind = if t.request {
             FileKind::Request
@@ -683,6 +685,8 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
         jobs.push(Job {
             path,
             kind,
+            reply_exists: t.response,
+            run_exists: t.request && records.contains(&t.stem),
             stem: t.stem,
             session: Some(session.to_owned()),
             turn: t.number,
@@ -700,17 +704,22 @@ fn summarize_all(jobs: &[Job]) -> Vec<Exchange> {
     if threads == 1 || jobs.len() < 256 {
         return jobs.iter().map(summarize).collect();
     }
+    // Each thread fills its own part of one vector: no second copy of 100,000 exchanges.
+    let mut out: Vec<Option<Exchange>> = Vec::new();
+    out.resize_with(jobs.len(), || None);
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(summarize).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("summarize does not panic"))
-            .collect()
-    })
+        for (part, slots) in jobs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (job, slot) in part.iter().zip(slots) {
+                    *slot = Some(summarize(job));
+                }
+            });
+        }
+    });
+    out.into_iter()
+        .map(|e| e.expect("every slot filled"))
+        .collect()
 }
 
 fn summarize(job: &Job) -> Exchange {
@@ -751,8 +760,18 @@ fn summarize(job: &Job) -> Exchange {
             if ex.created.is_none() {
                 ex.created = modified(path);
             }
-            ex.run = read_run_summary(path);
-            reply.exists()
+            // The record matters while there is no reply; beside a reply the call is over, and
+            // the reply itself says how it went (a listing of answered exchanges reads no record).
+            if job.run_exists && !job.reply_exists {
+                ex.run = read_run_summary(path);
+            } else if job.run_exists {
+                ex.run = Some(RunSummary {
+                    state: "finished".into(),
+                    outcome: None,
+                    supervisor_pid: None,
+                });
+            }
+            job.reply_exists
         }
         FileKind::Response => {
             ex.request_problem = Some("the request file is missing".into());
@@ -793,14 +812,12 @@ fn modified(path: &Path) -> Option<OffsetDateTime> {
 pub fn read_header(path: &Path) -> Result<Message> {
     const FIRST: usize = 4096;
     const MAX_HEADER: u64 = 64 * 1024;
-    let mut file = File::open(path).at(path)?;
+    let mut file = crate::untrusted::open(path).at(path)?;
     let mut buf = Vec::with_capacity(FIRST);
-    (&mut file)
-        .take(FIRST as u64)
-        .read_to_end(&mut buf)
-        .at(path)?;
+    // One read serves the usual file; only a header that does not end in it reads on.
+    crate::untrusted::read_prefix(&mut file, &mut buf, FIRST).at(path)?;
     let mut text = header_text(&buf);
-    if buf.len() == FIRST && message::header_end(text).is_none() {
+    if !buf.is_empty() && message::header_end(text).is_none() {
         file.take(MAX_HEADER).read_to_end(&mut buf).at(path)?;
         text = header_text(&buf);
     }

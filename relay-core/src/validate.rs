@@ -34,7 +34,8 @@ impl Report {
 /// Validates the file at `path`. A reply is also checked against its request when that file
 /// exists beside it: `from`/`to` should be the request's `to`/`from`.
 pub fn validate_file(path: &Path) -> Result<Report, Error> {
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+    let cap = crate::message::MAX_FILE_BYTES as u64 + 1;
+    let bytes = crate::untrusted::read_capped(path, cap).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound {
             what: "file",
             path: path.to_path_buf(),

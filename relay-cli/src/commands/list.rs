@@ -41,8 +41,14 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
     let exchanges = scan(&relay, args.session.as_deref())?;
     let now = input::now()?;
     if args.json {
-        let rows: Vec<_> = exchanges.iter().map(|e| row_json(e, now)).collect();
-        crate::output::json(&rows)?;
+        // Streamed: 100,000 rows must not cost 100,000 rows in memory first.
+        struct Rows<'a>(&'a [Exchange], time::OffsetDateTime);
+        impl serde::Serialize for Rows<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|e| row_json(e, self.1)))
+            }
+        }
+        crate::output::json(&Rows(&exchanges, now))?;
         return Ok(exit::OK);
     }
     if exchanges.is_empty() {
@@ -50,48 +56,46 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
         eprintln!("relay: no exchanges under {}", relay.path().display());
         return Ok(exit::OK);
     }
-    let rows: Vec<[String; 6]> = exchanges
-        .iter()
-        .map(|e| {
-            let (status, verify) = states(e);
-            let route = format!(
-                "{}->{}",
-                e.from.as_deref().unwrap_or("?"),
-                e.to.as_deref().unwrap_or("?")
-            );
-            [
-                e.reference.clone(),
-                e.kind.clone(),
-                route,
-                status.to_owned(),
-                verify.to_owned(),
-                age(now, e.created),
-            ]
-        })
-        .collect();
+    // Two passes over the exchanges (widths, then lines) instead of a table of strings.
+    let cells = |e: &Exchange| {
+        let (status, verify) = states(e);
+        let route = format!(
+            "{}->{}",
+            e.from.as_deref().unwrap_or("?"),
+            e.to.as_deref().unwrap_or("?")
+        );
+        [
+            e.reference.clone(),
+            e.kind.clone(),
+            route,
+            status.to_owned(),
+            verify.to_owned(),
+            age(now, e.created),
+        ]
+    };
     let header = ["EXCHANGE", "KIND", "FROM->TO", "STATUS", "VERIFY", "AGE"].map(str::to_owned);
-    let mut widths = [0; 6];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    let mut widths = header.clone().map(|h| h.len());
+    for e in &exchanges {
+        for (w, cell) in widths.iter_mut().zip(cells(e)) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
+    let mut line = String::new();
+    for row in std::iter::once(header).chain(exchanges.iter().map(cells)) {
+        line.clear();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(&format!("{cell:<w$}"));
+        }
+        writeln!(out, "{}", line.trim_end())?;
     }
     out.flush()?;
     Ok(exit::OK)
 }
 
-/// STATUS and VERIFY: the reply's, `salvaged` for a reply relay wrote from what the peer
-/// printed, and without a reply the call's state (`running`, `timeout`, `no-reply`, ...; `lost`
-/// when its supervisor died), else `pending`.
 fn states(e: &Exchange) -> (&str, &'static str) {
     match &e.reply_state {
         ReplyState::Pending => (call_state(e).unwrap_or("pending"), "-"),
