@@ -61,8 +61,8 @@ pub use crate::message::{
     WRITE_FILE_RULE, check_body, parse,
 };
 pub use crate::store::{
-    Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState, RunSummary,
-    Target, Turn, create_request, read_header, read_request, read_run_summary, read_text, scan,
-    session_turns, write_new, write_replace, write_response,
+    Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState, RunState,
+    RunSummary, Target, Turn, create_request, read_header, read_request, read_run_summary,
+    read_text, scan, session_turns, write_new, write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
@@ -514,27 +515,25 @@ pub enum ReplyState {
     },
 }
 
-/// One exchange, as `relay list` sees it (frontmatter only).
-#[derive(Clone, Debug, serde::Serialize)]
+/// One exchange, as `relay list` sees it (frontmatter only). Kept small: a listing holds
+/// 100,000 of these at once.
+#[derive(Clone, Debug)]
 pub struct Exchange {
-    /// `id` for one-shots, `session/turn` for session turns.
-    pub reference: String,
     /// The request id (or the file stem, if the request is missing or unreadable).
     pub id: String,
     /// The session, for a turn.
     pub session: Option<String>,
-    /// The request file (`None` for a reply whose request is gone).
-    pub request: Option<PathBuf>,
-    /// The reply file (it may not exist yet).
-    pub reply: PathBuf,
+    /// The file listed (`dir/name`): the request, or a reply whose request is gone.
+    dir: Arc<Path>,
+    name: String,
+    has_request: bool,
     /// The calling agent.
     pub from: Option<String>,
     /// The peer.
     pub to: Option<String>,
-    /// The request's kind (`task` when unset).
-    pub kind: String,
+    /// The request's kind (`None`: `task`).
+    pub kind: Option<String>,
     /// When the request was written (`created`, else the file's mtime).
-    #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<OffsetDateTime>,
     /// The reply's state.
     pub reply_state: ReplyState,
@@ -542,22 +541,64 @@ pub struct Exchange {
     pub request_problem: Option<String>,
     /// The call that ran this exchange, from its run record (`None`: never run by `relay call`).
     pub run: Option<RunSummary>,
-    #[serde(skip)]
     sort_turn: u64,
+}
+
+impl Exchange {
+    /// `id` for one-shots, `session/turn` for session turns.
+    pub fn reference(&self) -> String {
+        match &self.session {
+            Some(s) => format!("{s}/{}", self.stem()),
+            None => self.stem().to_owned(),
+        }
+    }
+
+    fn stem(&self) -> &str {
+        let name = self.name.as_str();
+        name.strip_suffix(".req.md")
+            .or_else(|| name.strip_suffix(".res.md"))
+            .unwrap_or(name)
+    }
+
+    /// The request file (`None` for a reply whose request is gone).
+    pub fn request(&self) -> Option<PathBuf> {
+        self.has_request.then(|| self.dir.join(&self.name))
+    }
+
+    /// The reply file (it may not exist yet).
+    pub fn reply(&self) -> PathBuf {
+        self.dir
+            .join(format!("{}{}", self.stem(), FileKind::Response.suffix()))
+    }
+
+    /// The request's kind, `task` when unset.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("task")
+    }
 }
 
 /// What a listing needs of a call's run record, `<stem>.run.json` beside the request (written
 /// by `relay call`; spec section 1.3). Unknown fields are ignored.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
-    /// `running` or `finished`, as the record says (a crashed supervisor leaves `running`).
-    pub state: String,
+    /// As the record says (a crashed supervisor leaves `running`).
+    pub state: RunState,
     /// How the call ended (`ok`, `timeout`, `no-reply`, ...), once finished.
     #[serde(default)]
     pub outcome: Option<String>,
     /// The relay process supervising the call.
     #[serde(default)]
     pub supervisor_pid: Option<u32>,
+}
+
+/// A call's state in its run record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// The supervisor has not finished the record.
+    Running,
+    /// The call is over.
+    Finished,
 }
 
 /// The largest run record read; past it the record is ignored (a run record is ~2 KB).
@@ -602,56 +643,73 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
                     });
                 }
             };
-            let mut names: Vec<(String, bool)> = Vec::new();
+            // Only the names that matter (protocol files, run records), sorted: what exists
+            // beside a request is a binary search, and each name moves on into its job.
+            let suffix = format!(".{BESIDE_RUN_RECORD}");
+            let mut names: Vec<String> = Vec::new();
+            let mut sessions = Vec::new();
             for entry in rd {
                 let entry = entry.at(relay.path())?;
                 let Ok(name) = entry.file_name().into_string() else {
                     continue;
                 };
-                let is_dir = entry.file_type().at(&entry.path())?.is_dir();
-                names.push((name, is_dir));
-            }
-            let requests: std::collections::HashSet<&str> = names
-                .iter()
-                .filter_map(|(n, _)| n.strip_suffix(".req.md"))
-                .collect();
-            let present: std::collections::HashSet<&str> =
-                names.iter().map(|(n, _)| n.as_str()).collect();
-            for (name, is_dir) in &names {
-                if *is_dir {
-                    if is_slug(name) {
-                        session_jobs(&relay.path().join(name), name, &mut jobs)?;
+                if entry.file_type().at(&entry.path())?.is_dir() {
+                    if is_slug(&name) {
+                        sessions.push(name);
                     }
-                    continue;
+                } else if FileKind::of_path(Path::new(&name)).is_some() || name.ends_with(&suffix) {
+                    names.push(name);
                 }
-                let Some(kind) = FileKind::of_path(Path::new(name)) else {
+            }
+            names.sort_unstable();
+            let has = |n: &str| names.binary_search_by(|x| x.as_str().cmp(n)).is_ok();
+            let flags: Vec<Option<(FileKind, bool, bool)>> = names
+                .iter()
+                .map(|name| {
+                    let kind = FileKind::of_path(Path::new(name))?;
+                    let stem = &name[..name.len() - kind.suffix().len()];
+                    match kind {
+                        // A reply is listed with its request; only an orphan reply alone.
+                        FileKind::Response if has(&format!("{stem}.req.md")) => None,
+                        FileKind::Response => Some((kind, true, false)),
+                        FileKind::Request => Some((
+                            kind,
+                            has(&format!("{stem}.res.md")),
+                            has(&format!("{stem}{suffix}")),
+                        )),
+                    }
+                })
+                .collect();
+            let dir: Arc<Path> = Arc::from(relay.path());
+            for (name, flag) in names.into_iter().zip(flags) {
+                let Some((kind, reply_exists, run_exists)) = flag else {
                     continue;
                 };
-                let stem = &name[..name.len() - kind.suffix().len()];
-                // A reply is listed with its request; only an orphan reply is listed alone.
-                if kind == FileKind::Response && requests.contains(stem) {
-                    continue;
-                }
                 jobs.push(Job {
-                    path: relay.path().join(name),
+                    dir: Arc::clone(&dir),
+                    name,
                     kind,
-                    reply_exists: kind == FileKind::Response
-                        || present.contains(format!("{stem}.res.md").as_str()),
-                    run_exists: present.contains(format!("{stem}.{BESIDE_RUN_RECORD}").as_str()),
-                    stem: stem.to_owned(),
+                    reply_exists,
+                    run_exists,
                     session: None,
                     turn: 0,
                 });
             }
+            for s in sessions {
+                session_jobs(&relay.path().join(&s), &s, &mut jobs)?;
+            }
         }
     }
-    let mut out = summarize_all(&jobs);
-    out.sort_by(|a, b| {
+    let mut out = summarize_all(jobs);
+    // A total order (the path breaks every tie), so the unstable sort, which needs no buffer
+    // of half the list, is deterministic.
+    out.sort_unstable_by(|a, b| {
         a.created
             .cmp(&b.created)
             .then_with(|| a.session.cmp(&b.session))
             .then_with(|| a.sort_turn.cmp(&b.sort_turn))
             .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.name.cmp(&b.name))
     });
     Ok(out)
 }
@@ -659,11 +717,11 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
 /// One file `scan` must read. What exists beside it comes from the directory listing, so a
 /// listing costs no `stat` per file.
 struct Job {
-    path: PathBuf,
+    dir: Arc<Path>,
+    name: String,
     kind: FileKind,
     reply_exists: bool,
     run_exists: bool,
-    stem: String,
     session: Option<String>,
     turn: u64,
 }
@@ -675,19 +733,19 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter_map(|n| n.strip_suffix(&suffix).map(str::to_owned))
         .collect();
+    let shared: Arc<Path> = Arc::from(dir);
     for t in session_turns(dir)? {
         let kind = if t.request {
             FileKind::Request
         } else {
             FileKind::Response
         };
-        let path = dir.join(format!("{}{}", t.stem, kind.suffix()));
         jobs.push(Job {
-            path,
+            dir: Arc::clone(&shared),
+            name: format!("{}{}", t.stem, kind.suffix()),
             kind,
             reply_exists: t.response,
             run_exists: t.request && records.contains(&t.stem),
-            stem: t.stem,
             session: Some(session.to_owned()),
             turn: t.number,
         });
@@ -697,59 +755,61 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
 
 /// Reads the files on every core: each job is independent, and with thousands of exchanges
 /// the open/read/parse per file is what `relay list` spends its time on.
-fn summarize_all(jobs: &[Job]) -> Vec<Exchange> {
+fn summarize_all(mut jobs: Vec<Job>) -> Vec<Exchange> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(8);
     if threads == 1 || jobs.len() < 256 {
-        return jobs.iter().map(summarize).collect();
+        return jobs.iter_mut().map(summarize).collect();
     }
-    // Each thread fills its own part of one vector: no second copy of 100,000 exchanges.
+    // Each thread fills its own part of one vector, moving each job's strings into its
+    // exchange: no second copy of 100,000 of either.
     let mut out: Vec<Option<Exchange>> = Vec::new();
     out.resize_with(jobs.len(), || None);
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        for (part, slots) in jobs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+        for (part, slots) in jobs.chunks_mut(chunk).zip(out.chunks_mut(chunk)) {
             scope.spawn(move || {
-                for (job, slot) in part.iter().zip(slots) {
+                for (job, slot) in part.iter_mut().zip(slots) {
                     *slot = Some(summarize(job));
                 }
             });
         }
     });
+    drop(jobs);
     out.into_iter()
         .map(|e| e.expect("every slot filled"))
         .collect()
 }
 
-fn summarize(job: &Job) -> Exchange {
-    let (path, kind, stem, turn) = (job.path.as_path(), job.kind, job.stem.as_str(), job.turn);
-    let session = job.session.as_deref();
-    let reply = reply_path(path);
+/// Reads one job's files into its exchange (taking the job's path and names).
+fn summarize(job: &mut Job) -> Exchange {
+    let kind = job.kind;
     let mut ex = Exchange {
-        reference: session.map_or_else(|| stem.to_owned(), |s| format!("{s}/{stem}")),
-        id: stem.to_owned(),
-        session: session.map(str::to_owned),
-        request: None,
-        reply: reply.clone(),
+        id: String::new(),
+        session: job.session.take(),
+        dir: Arc::clone(&job.dir),
+        name: std::mem::take(&mut job.name),
+        has_request: kind == FileKind::Request,
         from: None,
         to: None,
-        kind: "task".to_owned(),
+        kind: None,
         created: None,
         reply_state: ReplyState::Pending,
         request_problem: None,
         run: None,
-        sort_turn: turn,
+        sort_turn: job.turn,
     };
+    let path = ex.dir.join(&ex.name);
+    let reply = ex.reply();
     let reply_exists = match kind {
         FileKind::Request => {
-            ex.request = Some(path.to_path_buf());
-            match read_header(path) {
+            match read_header(&path) {
                 Ok(Message::Request(r)) => {
                     ex.id = r.id;
                     ex.from = Some(r.from);
                     ex.to = Some(r.to);
-                    ex.kind = r.kind.unwrap_or(ex.kind);
+                    ex.kind = r.kind.filter(|k| k != "task");
                     ex.created = r.created;
                 }
                 Ok(Message::Response(_)) => {
@@ -758,15 +818,15 @@ fn summarize(job: &Job) -> Exchange {
                 Err(e) => ex.request_problem = Some(e.to_string()),
             }
             if ex.created.is_none() {
-                ex.created = modified(path);
+                ex.created = modified(&path);
             }
             // The record matters while there is no reply; beside a reply the call is over, and
             // the reply itself says how it went (a listing of answered exchanges reads no record).
             if job.run_exists && !job.reply_exists {
-                ex.run = read_run_summary(path);
+                ex.run = read_run_summary(&path);
             } else if job.run_exists {
                 ex.run = Some(RunSummary {
-                    state: "finished".into(),
+                    state: RunState::Finished,
                     outcome: None,
                     supervisor_pid: None,
                 });
@@ -778,6 +838,9 @@ fn summarize(job: &Job) -> Exchange {
             true
         }
     };
+    if ex.id.is_empty() {
+        ex.id = ex.stem().to_owned();
+    }
     if reply_exists {
         ex.reply_state = match read_header(&reply) {
             Ok(Message::Response(r)) => {

@@ -65,8 +65,8 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
             e.to.as_deref().unwrap_or("?")
         );
         [
-            e.reference.clone(),
-            e.kind.clone(),
+            e.reference(),
+            e.kind().to_owned(),
             route,
             status.to_owned(),
             verify.to_owned(),
@@ -113,7 +113,7 @@ fn states(e: &Exchange) -> (&str, &'static str) {
 fn call_state(e: &Exchange) -> Option<&str> {
     let run = e.run.as_ref()?;
     Some(crate::run::live_state(
-        run.state == "running",
+        run.state == relay_core::RunState::Running,
         run.outcome.as_deref(),
         run.supervisor_pid,
     ))
@@ -122,7 +122,7 @@ fn call_state(e: &Exchange) -> Option<&str> {
 /// One `--json` row (borrowed: 10,000 rows must not cost 10,000 JSON trees).
 #[derive(serde::Serialize)]
 struct Row<'a> {
-    exchange: &'a str,
+    exchange: String,
     id: &'a str,
     session: Option<&'a str>,
     kind: &'a str,
@@ -139,8 +139,8 @@ struct Row<'a> {
     #[serde(with = "time::serde::rfc3339::option")]
     created: Option<time::OffsetDateTime>,
     age_seconds: Option<i64>,
-    request: Option<&'a std::path::Path>,
-    reply: &'a std::path::Path,
+    request: Option<std::path::PathBuf>,
+    reply: std::path::PathBuf,
 }
 
 fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
@@ -153,10 +153,10 @@ fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
         _ => (None, None, false),
     };
     Row {
-        exchange: &e.reference,
+        exchange: e.reference(),
         id: &e.id,
         session: e.session.as_deref(),
-        kind: &e.kind,
+        kind: e.kind(),
         from: e.from.as_deref(),
         to: e.to.as_deref(),
         answered: e.answered(),
@@ -168,7 +168,7 @@ fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
         request_problem: e.request_problem.as_deref(),
         created: e.created,
         age_seconds: age_seconds(now, e.created),
-        request: e.request.as_deref(),
-        reply: &e.reply,
+        request: e.request(),
+        reply: e.reply(),
     }
 }
