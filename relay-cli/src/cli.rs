@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, completions, doctor, list, req, res, show, skill, spec, status, validate, wait,
+    call, cancel, clean, completions, doctor, list, req, res, show, skill, spec, status, validate,
+    wait,
 };
 
 const ABOUT: &str =
@@ -78,6 +79,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     List(list::ListArgs),
     Show(show::ShowArgs),
+    Clean(clean::CleanArgs),
     Doctor(doctor::DoctorArgs),
     Skill(skill::SkillArgs),
     Spec(spec::SpecArgs),

@@ -96,11 +96,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         Some((i, 's')) => (&s[..i], 1),
         Some((i, 'm')) => (&s[..i], 60),
         Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86400),
         _ => (s, 1),
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 20m or 2h"))?;
+        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 20m, 2h or 7d"))?;
     if !(n > 0.0 && n.is_finite()) {
         return Err(format!("`{s}` must be more than zero"));
     }

@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod cancel;
+pub mod clean;
 pub mod completions;
 pub mod doctor;
 pub mod list;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),
+        Command::Clean(args) => clean::run(root, &args),
         Command::Doctor(args) => doctor::run(root, &args),
         Command::Skill(args) => skill::run(root, &args),
         Command::Spec(args) => spec::run(&args),

@@ -35,6 +35,7 @@ fn subcommand_help() {
         "validate",
         "list",
         "show",
+        "clean",
         "doctor",
         "skill",
         "skill install",

@@ -449,3 +449,101 @@ fn list_and_show_read_the_run_record() {
     assert_eq!(code(&out), 0, "{}", env.render(&out));
     assert_eq!(status_in(&env.ok(&["list"]), "running"), "terminated");
 }
+
+/// `relay clean` removes finished exchanges with every file beside them, never an unanswered
+/// request (unless told) or a running call, and a session only as a whole.
+#[test]
+fn clean_removes_finished_exchanges_only() {
+    use crate::common::FAKE_PEER;
+    let env = TestEnv::new();
+    let call = |name: &str, mode: &str, extra: &[&str]| {
+        let peer = format!("{FAKE_PEER} {mode}");
+        let mut args = vec!["call", "--to", "fake", "--peer-cmd", &peer];
+        if !extra.contains(&"--session") {
+            args.extend(["--name", name]);
+        }
+        args.extend(extra);
+        args.push("Do it.");
+        let out = env
+            .cmd(&args)
+            .env("RELAY_KILL_GRACE_MS", "200")
+            .output()
+            .unwrap();
+        code(&out)
+    };
+    assert_eq!(call("done", "instant", &[]), 0);
+    assert_eq!(call("timed", "hang", &["--timeout", "1"]), 124);
+    assert_eq!(call("s", "instant", &["--session", "s"]), 0);
+    assert_eq!(call("s", "instant", &["--session", "s"]), 0);
+    assert_eq!(call("t", "instant", &["--session", "t"]), 0);
+    env.ok(&["req", "--to", "fake", "--session", "t", "unanswered turn"]);
+    env.ok(&["req", "--to", "fake", "--name", "manual", "t"]);
+    assert_eq!(call("bg", "hang", &["--bg"]), 0);
+    let t0 = std::time::Instant::now();
+    while !env.ok(&["status", "bg"]).contains("running ") {
+        assert!(t0.elapsed().as_secs() < 20);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = env.relay_files();
+    let dry = env.ok(&["clean", "--dry-run"]);
+    assert_snapshot!(dry, @"
+    kept 20261121-163000-bg: a call is running (relay cancel it first)
+    would remove 20261121-163000-done (5 files)
+    kept 20261121-163000-manual: no reply (pass --unanswered)
+    kept 20261121-163000-timed: no reply (pass --unanswered)
+    would remove s/ (10 files)
+    kept t/: no reply (pass --unanswered)
+    would remove 2, kept 4
+    ");
+    assert_eq!(env.relay_files(), before, "--dry-run removed something");
+    let out = env.ok(&["clean"]);
+    assert!(out.ends_with("removed 2, kept 4"), "{out}");
+    let files = env.relay_files();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("-done.") || f.starts_with("s/")),
+        "{files:#?}"
+    );
+    assert!(!env.relay_dir().join("s").exists());
+    assert!(
+        files.iter().any(|f| f.contains("-timed.req.md")),
+        "{files:#?}"
+    );
+    assert!(files.iter().any(|f| f.starts_with("t/001.")), "{files:#?}");
+    // --unanswered: the timed-out call and the manual request go; the running call stays.
+    let out = env.ok(&["clean", "--unanswered"]);
+    assert!(
+        out.contains("kept 20261121-163000-bg: a call is running"),
+        "{out}"
+    );
+    let files = env.relay_files();
+    assert!(files.iter().any(|f| f.contains("-bg.req.md")), "{files:#?}");
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("-timed.") || f.contains("-manual.")),
+        "{files:#?}"
+    );
+    assert!(!env.relay_dir().join("t").exists(), "{files:#?}");
+    let out = env.run(&["cancel", "bg"]);
+    assert_eq!(code(&out), 0, "{}", env.render(&out));
+    // --older-than, two days after the exchanges were made.
+    let later = |age: &str| {
+        let out = env
+            .cmd(&["clean", "--unanswered", "--older-than", age])
+            .env("RELAY_NOW", "2026-11-23T16:30:00Z")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = later("3d");
+    assert!(
+        out.contains("kept 20261121-163000-bg: newer than --older-than"),
+        "{out}"
+    );
+    let out = later("1d");
+    assert!(out.contains("removed 20261121-163000-bg"), "{out}");
+    let files = env.relay_files();
+    assert!(!files.iter().any(|f| f.contains("-bg.")), "{files:#?}");
+}
