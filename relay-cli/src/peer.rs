@@ -85,6 +85,9 @@ pub struct PeerSpec {
     /// Shown by `relay doctor` when the program is missing.
     #[serde(default)]
     pub install_hint: Option<String>,
+    /// Shown by `relay doctor` when the peer is installed but cannot answer.
+    #[serde(default)]
+    pub login_hint: Option<String>,
     /// `relay doctor` checks that `<program> <help_args>` mentions each of these flags.
     #[serde(default)]
     pub help_args: Vec<String>,
@@ -153,6 +156,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             unset_env: Vec::new(),
             output: OutputFormat::CodexJson,
             install_hint: Some("npm install -g @openai/codex".into()),
+            login_hint: Some("run `codex login` (or set OPENAI_API_KEY), and check that this machine reaches the OpenAI API".into()),
             help_args: s(&["exec", "--help"]),
             required_flags: s(&["--json", "--skip-git-repo-check", "--sandbox", "--cd"]),
             request_on_stdin: false,
@@ -186,6 +190,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             unset_env: Vec::new(),
             output: OutputFormat::ClaudeJson,
             install_hint: Some("npm install -g @anthropic-ai/claude-code".into()),
+            login_hint: Some("run `claude` once and log in with /login (or set ANTHROPIC_API_KEY), and check that this machine reaches the Anthropic API".into()),
             help_args: s(&["--help"]),
             required_flags: s(&[
                 "--print",
@@ -225,6 +230,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             unset_env: Vec::new(),
             output: OutputFormat::GeminiJson,
             install_hint: Some("npm install -g @google/gemini-cli".into()),
+            login_hint: Some("run `gemini` once and sign in (or set GEMINI_API_KEY), and check that this machine reaches the Gemini API".into()),
             help_args: s(&["--help"]),
             required_flags: s(&[
                 "--skip-trust",
@@ -307,6 +313,7 @@ pub fn from_shell(cmd: &str) -> PeerSpec {
         unset_env: Vec::new(),
         output: OutputFormat::Text,
         install_hint: None,
+        login_hint: None,
         help_args: Vec::new(),
         required_flags: Vec::new(),
         request_on_stdin: false,

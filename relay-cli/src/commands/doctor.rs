@@ -13,29 +13,128 @@ use crate::supervise::{self, Limits, Spawn, StopFlags};
 
 /// Check the peer CLIs, their versions and flags, and the environment relay runs in.
 ///
-/// For each peer: is it on PATH, which version, and does its help mention every flag relay
-/// passes it. Then environment traps, each with the fix. Exits 0 when at least one peer is
-/// usable and nothing is broken, 1 otherwise.
+/// For each peer: is it on PATH, which version, does its help mention every flag relay passes
+/// it, and can it actually answer: relay asks each one a one-line question (in parallel,
+/// read-only, in an empty directory; one small model call each, skip with --no-probe), so a
+/// peer that is not logged in, has no API key or cannot reach its model is reported with its
+/// own error line and the fix. Then environment traps, each with the fix. Exits 0 when at
+/// least one peer is usable and nothing is broken, 1 otherwise.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   relay doctor
+  relay doctor --no-probe              # offline: installed and flags only
   relay doctor --json | jq '.peers[] | select(.ok | not)'")]
 pub struct DoctorArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// Only check that the peers are installed and offer the flags relay uses; ask no model.
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// How long each peer may take to answer the probe (90, 90s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::commands::call::parse_duration_arg)]
+    pub probe_timeout: Duration,
+
+    /// (internal) Check this one peer and print its result as JSON: the parallel half of doctor.
+    #[arg(long, hide = true, value_name = "PEER")]
+    pub check_peer: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 struct PeerCheck {
     name: String,
     program: String,
     path: Option<PathBuf>,
     version: Option<String>,
     missing_flags: Vec<String>,
+    /// Did the peer answer a one-line prompt (`None`: not asked)?
+    answers: Option<bool>,
+    /// The peer's own words when it could not answer (`Not logged in`, a network error, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe_error: Option<String>,
+    /// How long the probe took, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe_ms: Option<u64>,
     ok: bool,
     fix: Option<String>,
+}
+
+/// What the probe asks: one word back, no tools, no files.
+const PROBE_PROMPT: &str = "This is a connectivity check from relay doctor. Reply with the single word: ready. Use no tools.";
+
+struct Probe {
+    answered: bool,
+    error: Option<String>,
+    millis: u64,
+}
+
+/// Asks the peer one line, read-only, in an empty directory, as `relay call` would run it.
+fn probe(path: &Path, spec: &PeerSpec, timeout: Duration) -> Probe {
+    let failed = |error: String, millis| Probe {
+        answered: false,
+        error: Some(error),
+        millis,
+    };
+    let Ok(dir) = tempfile::tempdir() else {
+        return failed("cannot create a temporary directory".into(), 0);
+    };
+    let vars = peer::Vars {
+        prompt: PROBE_PROMPT,
+        request: &dir.path().join("probe.req.md"),
+        reply: &dir.path().join("probe.res.md"),
+        root: dir.path(),
+        mode: peer::Mode::ReadOnly,
+        model: None,
+        effort: None,
+        peer_session: None,
+    };
+    let mut env_set: Vec<(String, String)> = spec.env.clone().into_iter().collect();
+    env_set.push(("NO_COLOR".into(), "1".into()));
+    let t0 = Instant::now();
+    let Some((outcome, stdout, stderr)) =
+        run_quiet(path, &spec.argv(&vars), dir.path(), env_set, timeout)
+    else {
+        return failed(format!("could not start {}", path.display()), 0);
+    };
+    let millis = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let report = peer::read_report(spec.output, &stdout, &stderr);
+    if outcome.end != supervise::End::Exited {
+        let why = peer::activity(spec.output, &stdout, &stderr)
+            .filter(|a| a != "waiting for the model")
+            .map_or(String::new(), |a| format!(" (last: {a})"));
+        return failed(
+            format!("no answer within {}s{why}", timeout.as_secs()),
+            millis,
+        );
+    }
+    let answered = outcome.exit_code == Some(0)
+        && report.error.is_none()
+        && report
+            .final_message
+            .as_deref()
+            .is_some_and(|m| !m.trim().is_empty());
+    if answered {
+        return Probe {
+            answered,
+            error: None,
+            millis,
+        };
+    }
+    let error = report
+        .error
+        .or_else(|| {
+            peer::activity(spec.output, &stdout, &stderr).filter(|a| a != "waiting for the model")
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "exited with code {} and no answer",
+                outcome.exit_code.map_or("-".into(), |c| c.to_string())
+            )
+        });
+    failed(error, millis)
 }
 
 #[derive(Debug, Serialize)]
@@ -48,26 +147,41 @@ struct EnvCheck {
 /// Runs a short command (a version or help query) with a 10 s limit; stdout and stderr joined.
 fn query(program: &Path, args: &[String]) -> Option<String> {
     let dir = tempfile::tempdir().ok()?;
+    let env = vec![("NO_COLOR".into(), "1".into())];
+    let (_, out, err) = run_quiet(program, args, dir.path(), env, Duration::from_secs(10))?;
+    Some(format!("{out}{err}"))
+}
+
+/// Runs `program` supervised (own process group, killed at `timeout`) in `cwd`, with its
+/// output captured in a temporary directory; returns how it ended, stdout and stderr.
+fn run_quiet(
+    program: &Path,
+    args: &[String],
+    cwd: &Path,
+    env_set: Vec<(String, String)>,
+    timeout: Duration,
+) -> Option<(supervise::Outcome, String, String)> {
+    let logs = tempfile::tempdir().ok()?;
     let spawn = Spawn {
         program: program.to_path_buf(),
         args: args.iter().map(Into::into).collect(),
-        cwd: dir.path().to_path_buf(),
-        env_set: vec![("NO_COLOR".into(), "1".into())],
+        cwd: cwd.to_path_buf(),
+        env_set,
         env_remove: peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect(),
-        stdout: dir.path().join("out"),
-        stderr: dir.path().join("err"),
+        stdout: logs.path().join("out"),
+        stderr: logs.path().join("err"),
         stdin_text: None,
     };
     let limits = Limits {
-        timeout: Duration::from_secs(10),
+        timeout,
         idle: None,
         grace: Duration::from_millis(500),
         settle: Duration::ZERO,
         log_cap: 4 * 1024 * 1024,
     };
     let child = supervise::start(&spawn).ok()?;
-    let nowhere = dir.path().join("none");
-    supervise::supervise(
+    let nowhere = logs.path().join("none");
+    let outcome = supervise::supervise(
         child,
         &spawn,
         &limits,
@@ -77,12 +191,14 @@ fn query(program: &Path, args: &[String]) -> Option<String> {
         &mut |_| {},
     )
     .ok()?;
-    let out = std::fs::read_to_string(&spawn.stdout).unwrap_or_default();
-    let err = std::fs::read_to_string(&spawn.stderr).unwrap_or_default();
-    Some(format!("{out}{err}"))
+    let out =
+        String::from_utf8_lossy(&std::fs::read(&spawn.stdout).unwrap_or_default()).into_owned();
+    let err =
+        String::from_utf8_lossy(&std::fs::read(&spawn.stderr).unwrap_or_default()).into_owned();
+    Some((outcome, out, err))
 }
 
-fn check_peer(name: &str, spec: &PeerSpec) -> PeerCheck {
+fn check_peer(name: &str, spec: &PeerSpec, probe_timeout: Option<Duration>) -> PeerCheck {
     let program = spec.program().to_owned();
     let Ok(path) = which::which(&program) else {
         return PeerCheck {
@@ -91,6 +207,9 @@ fn check_peer(name: &str, spec: &PeerSpec) -> PeerCheck {
             path: None,
             version: None,
             missing_flags: Vec::new(),
+            answers: None,
+            probe_error: None,
+            probe_ms: None,
             ok: false,
             fix: Some(spec.install_hint.clone().map_or(
                 "install it, or fix its command in the config file".into(),
@@ -119,25 +238,77 @@ fn check_peer(name: &str, spec: &PeerSpec) -> PeerCheck {
         None if spec.help_args.is_empty() => Vec::new(),
         None => spec.required_flags.clone(),
     };
-    let ok = missing_flags.is_empty();
-    let fix = (!ok).then(|| {
-        format!(
+    let flags_ok = missing_flags.is_empty();
+    let probed = probe_timeout
+        .filter(|_| flags_ok)
+        .map(|t| probe(&path, spec, t));
+    let answers = probed.as_ref().map(|p| p.answered);
+    let ok = flags_ok && answers != Some(false);
+    let fix = if !flags_ok {
+        Some(format!(
             "this {program} does not offer {}: upgrade it{}",
             missing_flags.join(", "),
             spec.install_hint
                 .as_ref()
                 .map_or(String::new(), |h| format!(" ({h})"))
-        )
-    });
+        ))
+    } else if answers == Some(false) {
+        Some(spec.login_hint.clone().unwrap_or_else(|| {
+            format!("run `{program}` by hand: it must be logged in (or have its API key) and reach its model")
+        }))
+    } else {
+        None
+    };
     PeerCheck {
         name: name.to_owned(),
         program,
         path: Some(path),
         version,
         missing_flags,
+        answers,
+        probe_error: probed.as_ref().and_then(|p| p.error.clone()),
+        probe_ms: probed.as_ref().map(|p| p.millis),
         ok,
         fix,
     }
+}
+
+/// Every peer checked at once: each probe is a model round trip of seconds. Each check runs in
+/// a `relay doctor --check-peer` process of its own, because a supervisor owns all of its
+/// descendants (one peer per supervising process; see `supervise`).
+fn check_all(
+    peers: &std::collections::BTreeMap<String, PeerSpec>,
+    timeout: Option<Duration>,
+) -> Vec<PeerCheck> {
+    let exe = std::env::current_exe().ok();
+    let children: Vec<_> = peers
+        .keys()
+        .map(|name| {
+            let mut cmd = std::process::Command::new(exe.as_deref()?);
+            cmd.args(["doctor", "--check-peer", name])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null());
+            match timeout {
+                Some(t) => cmd
+                    .arg("--probe-timeout")
+                    .arg(format!("{}s", t.as_secs_f64())),
+                None => cmd.arg("--no-probe"),
+            };
+            cmd.spawn().ok()
+        })
+        .collect();
+    peers
+        .iter()
+        .zip(children)
+        .map(|((name, spec), child)| {
+            child
+                .and_then(|c| c.wait_with_output().ok())
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+                // A check process that failed: do it here instead.
+                .unwrap_or_else(|| check_peer(name, spec, timeout))
+        })
+        .collect()
 }
 
 fn env_checks(relay_root: Option<&Path>) -> Vec<EnvCheck> {
@@ -214,7 +385,15 @@ pub fn run(root: Option<&PathBuf>, args: &DoctorArgs) -> anyhow::Result<u8> {
             .map(|n| ((*n).to_owned(), peer::builtin(n).expect("built-in")))
             .collect()
     });
-    let checks: Vec<PeerCheck> = peers.iter().map(|(n, s)| check_peer(n, s)).collect();
+    let timeout = (!args.no_probe).then_some(args.probe_timeout);
+    if let Some(name) = &args.check_peer {
+        let spec = peers
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("unknown peer `{name}`"))?;
+        crate::output::json(&check_peer(name, spec, timeout))?;
+        return Ok(exit::OK);
+    }
+    let checks = check_all(&peers, timeout);
     let env = env_checks(relay.as_ref().map(relay_core::RelayDir::root));
     let healthy = checks.iter().any(|c| c.ok) && !env.iter().any(|e| e.level == "error");
     if args.json {
@@ -225,10 +404,11 @@ pub fn run(root: Option<&PathBuf>, args: &DoctorArgs) -> anyhow::Result<u8> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "peers:")?;
         for c in &checks {
-            let state = match (&c.path, c.ok) {
-                (None, _) => "missing",
-                (Some(_), true) => "ok",
-                (Some(_), false) => "outdated",
+            let state = match (&c.path, c.missing_flags.is_empty(), c.answers) {
+                (None, _, _) => "missing",
+                (Some(_), false, _) => "outdated",
+                (Some(_), true, Some(false)) => "no-answer",
+                (Some(_), true, _) => "ok",
             };
             let where_ = c
                 .path
@@ -236,19 +416,22 @@ pub fn run(root: Option<&PathBuf>, args: &DoctorArgs) -> anyhow::Result<u8> {
                 .map_or(String::new(), |p| p.display().to_string());
             writeln!(
                 out,
-                "  {state:<8} {:<8} {:<28} {where_}",
+                "  {state:<9} {:<8} {:<28} {where_}",
                 c.name,
                 c.version.as_deref().unwrap_or("-")
             )?;
+            if let Some(e) = &c.probe_error {
+                writeln!(out, "            said: {}", crate::output::clean_line(e))?;
+            }
             if let Some(fix) = &c.fix {
-                writeln!(out, "           fix: {fix}")?;
+                writeln!(out, "            fix: {fix}")?;
             }
         }
         writeln!(out, "environment:")?;
         for e in &env {
-            writeln!(out, "  {:<8} {}", e.level, e.what)?;
+            writeln!(out, "  {:<9} {}", e.level, e.what)?;
             if let Some(fix) = &e.fix {
-                writeln!(out, "           fix: {fix}")?;
+                writeln!(out, "            fix: {fix}")?;
             }
         }
     }

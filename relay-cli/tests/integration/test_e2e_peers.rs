@@ -259,3 +259,29 @@ fn claude_session() {
 fn gemini_session() {
     session("gemini");
 }
+
+/// `relay doctor` asks each real CLI one line: all three answer through the mock, and an API
+/// error is reported with the CLI's own words instead of `ok`.
+#[test]
+fn doctor_probes_the_real_clis() {
+    let Some(sim) = harness() else { return };
+    let repo = Repo::new();
+    for (mode, answers) in [("ok", true), ("error", false)] {
+        let (code, v) = repo.relay(&sim, &["--mode", mode], &["doctor"]);
+        for name in ["codex", "claude", "gemini"] {
+            let p = v["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap();
+            assert_eq!(p["answers"], answers, "{mode} {name}: {p:#}");
+            if !answers {
+                let said = p["probe_error"].as_str().unwrap_or_default();
+                assert!(said.contains("injected error 400"), "{name}: {p:#}");
+                assert!(p["fix"].as_str().unwrap().contains("API"), "{name}: {p:#}");
+            }
+        }
+        assert_eq!(code, if answers { 0 } else { 1 }, "{mode}: {v:#}");
+    }
+}
