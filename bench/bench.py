@@ -6,6 +6,7 @@
      table and --json, with peak memory.
   3. `relay call` overhead above an instant fake peer (the same fake peer run directly).
   4. From the deadline to the whole peer tree dead, with a grandchild holding the pipes.
+  5. A hostile reply with 6,000 and 60,000 frontmatter keys, judged by `relay validate`.
 
 Usage: bench/run [--quick]   (builds the release binary first)
 """
@@ -144,6 +145,30 @@ def main():
                 # From the 1 s deadline to relay's exit (tree dead, record written).
                 after.append(wall - 1.0)
             print(f"kill, {label:<17} deadline->tree dead {statistics.median(kills)*1e3:6.0f} ms median, deadline->relay exit {statistics.median(after)*1e3:6.0f} ms median (n={len(kills)}; goal <= 1500 ms)")
+
+        # 5. A hostile reply: 6,000 and 60,000 frontmatter keys (flat, and YAML-only values),
+        # judged by `relay validate`; the baseline is the same command on a 7-key reply.
+        hostile = os.path.join(tmp, "hostile")
+        os.makedirs(os.path.join(hostile, ".git"))
+        def reply(name, n, value):
+            keys = "".join(f"k{i}: {value}\n" for i in range(n))
+            path = os.path.join(hostile, f"{name}.res.md")
+            open(path, "w").write(f"---\nrelay: 6\nre: {name}\nfrom: a\nto: b\nstatus: done\nverify: pass\n{keys}---\n\nbody\n")
+            return path
+        small = reply("small", 0, "")
+        m = 10 if QUICK else 40
+        base = timed([RELAY, "validate", small], hostile, env, m)
+        print(f"relay validate, 7 keys {fmt(base)}")
+        for n in (6_000, 60_000):
+            for label, value in (("flat", "v"), ("yaml", "[v, w]")):
+                path = reply(f"k{n}-{label}", n, value)
+                ts = []
+                for _ in range(m):
+                    t0 = time.perf_counter()
+                    subprocess.run([RELAY, "validate", path], cwd=hostile, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                    ts.append(time.perf_counter() - t0)
+                extra = (statistics.median(ts) - statistics.median(base)) * 1e3
+                print(f"reply with {n:>6,} keys ({label}) judged in {statistics.median(ts)*1e3:6.2f} ms median, {extra:+6.2f} ms over 7 keys (goal: < 50 ms, linear)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -108,9 +108,30 @@ impl Frontmatter {
 /// could be read.
 pub(crate) fn parse(path: &Path, yaml: &str, diags: &mut Vec<Diagnostic>) -> Frontmatter {
     let keys = scan_keys(yaml);
+    if keys.len() > crate::message::MAX_FRONTMATTER_KEYS {
+        diags.push(Diagnostic::error(
+            path,
+            keys[crate::message::MAX_FRONTMATTER_KEYS].1,
+            "frontmatter",
+            format!(
+                "has {} fields; the limit is {}",
+                keys.len(),
+                crate::message::MAX_FRONTMATTER_KEYS
+            ),
+        ));
+        return Frontmatter {
+            fields: RawFields::default(),
+            keys,
+            ok: false,
+            bad: Vec::new(),
+        };
+    }
+    // A set, not a scan of the keys before each one: a hostile file with 60,000 keys must be
+    // judged in milliseconds (linear), not minutes.
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
     let mut duplicate = false;
-    for (i, (key, line)) in keys.iter().enumerate() {
-        if keys[..i].iter().any(|(k, _)| k == key) {
+    for (key, line) in &keys {
+        if !seen.insert(key.as_str()) {
             duplicate = true;
             diags.push(Diagnostic::error(path, *line, key, "duplicate field"));
         }

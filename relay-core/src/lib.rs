@@ -56,9 +56,9 @@ pub use crate::layout::{
     RELAY_DIR_NAME, RelayDir, beside, reply_path, swap_suffix,
 };
 pub use crate::message::{
-    FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MIN_VERSION, Message,
-    Parsed, RESPONSE_PLACEHOLDER, Request, Response, Status, VERIFY_RULE, VERSION, Verify,
-    WRITE_FILE_RULE, check_body, parse,
+    FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MAX_FRONTMATTER_KEYS,
+    MIN_VERSION, Message, Parsed, RESPONSE_PLACEHOLDER, Request, Response, Status, VERIFY_RULE,
+    VERSION, Verify, WRITE_FILE_RULE, check_body, parse,
 };
 pub use crate::store::{
     Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState, RunState,

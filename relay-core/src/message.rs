@@ -19,6 +19,10 @@ pub const MIN_VERSION: u32 = 4;
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// The largest protocol file relay reads: a maximal body plus room for frontmatter and footer.
 pub const MAX_FILE_BYTES: usize = MAX_BODY_BYTES + 1024 * 1024;
+/// The most top-level frontmatter keys a protocol file may have (relay writes about ten):
+/// past it the file is invalid and its YAML is not parsed at all, so a hostile file costs
+/// milliseconds.
+pub const MAX_FRONTMATTER_KEYS: usize = 256;
 /// The placeholder in the reply template (kept from v4, which peers already know).
 pub const RESPONSE_PLACEHOLDER: &str = "{your response}";
 
