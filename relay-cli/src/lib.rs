@@ -80,6 +80,14 @@ fn usage_hint(err: &clap::Error, args: &[String]) -> Option<String> {
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
     match err.kind() {
+        ErrorKind::UnknownArgument
+            if matches!(
+                err.get(clap::error::ContextKind::InvalidArg),
+                Some(clap::error::ContextValue::String(a)) if a.starts_with('-')
+            ) =>
+        {
+            None
+        }
         ErrorKind::UnknownArgument => {
             let first_positional = after.iter().find(|a| !a.starts_with('-'));
             if !has("--to")

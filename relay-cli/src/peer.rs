@@ -340,15 +340,24 @@ impl PeerSpec {
 
     /// The full argument list (after the program) for one run.
     pub fn argv(&self, v: &Vars<'_>) -> Vec<String> {
-        let one = |arg: &str| {
-            arg.replace("{prompt}", v.prompt)
-                .replace("{request}", &v.request.display().to_string())
-                .replace("{reply}", &v.reply.display().to_string())
-                .replace("{root}", &v.root.display().to_string())
-                .replace("{model}", v.model.unwrap_or_default())
-                .replace("{effort}", v.effort.unwrap_or_default())
-                .replace("{peer_session}", v.peer_session.unwrap_or_default())
+        let (request, reply, root) = (
+            v.request.display().to_string(),
+            v.reply.display().to_string(),
+            v.root.display().to_string(),
+        );
+        let value = |name: &str| -> Option<&str> {
+            Some(match name {
+                "prompt" => v.prompt,
+                "request" => &request,
+                "reply" => &reply,
+                "root" => &root,
+                "model" => v.model.unwrap_or_default(),
+                "effort" => v.effort.unwrap_or_default(),
+                "peer_session" => v.peer_session.unwrap_or_default(),
+                _ => return None,
+            })
         };
+        let one = |arg: &str| expand(arg, &value);
         let mode_args = match v.mode {
             Mode::ReadOnly => &self.modes.read_only,
             Mode::Write => &self.modes.write,
@@ -370,6 +379,42 @@ impl PeerSpec {
         }
         out
     }
+}
+
+/// Replaces each `{name}` in `template` once, left to right: a value that itself contains
+/// `{reply}` (a prompt quoting a placeholder) is passed on as written, never expanded again.
+/// Unknown names stay as they are.
+fn expand<'v>(template: &str, value: &impl Fn(&str) -> Option<&'v str>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| Some((close, value(&after[..close])?))) {
+            Some((close, v)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A peer's session id as relay will pass it back on the next turn's command line: 1 to 128
+/// of `A-Z a-z 0-9 . _ : -`, starting with a letter or digit (the UUIDs codex, claude and
+/// gemini use). Anything else (`--dangerously-skip-permissions`, spaces, quotes) is refused,
+/// so a peer cannot smuggle a flag into a later command.
+pub fn valid_session_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
 }
 
 /// What relay learned from the peer's output.
@@ -498,6 +543,7 @@ pub fn read_report(format: OutputFormat, stdout: &str, stderr: &str) -> PeerRepo
             }
         }
     }
+    r.session_id = r.session_id.filter(|id| valid_session_id(id));
     r
 }
 
@@ -740,6 +786,31 @@ mod tests {
             (r.session_id.as_deref(), r.error.as_deref()),
             (Some("g1"), Some("boom"))
         );
+    }
+
+    #[test]
+    fn placeholders_expand_once() {
+        let mut v = vars(Mode::Write, Some("s-1"));
+        v.prompt = "say {reply} and {unknown} and {";
+        let spec = from_shell("x");
+        let mut spec = spec;
+        spec.command = s(&["p", "{prompt}|{peer_session}|{root}"]);
+        assert_eq!(
+            spec.argv(&v),
+            ["say {reply} and {unknown} and {|s-1|/r"]
+        );
+    }
+
+    #[test]
+    fn session_ids_cannot_be_flags() {
+        for ok in ["0199a213-81c0-7800-8aa1-bbab2a035a53", "t1", "abc_DEF.9:x"] {
+            assert!(valid_session_id(ok), "{ok}");
+        }
+        for bad in ["--dangerously-skip-permissions", "-r", "", "a b", "a\nb", "x;rm", &"a".repeat(129)] {
+            assert!(!valid_session_id(bad), "{bad}");
+        }
+        let claude = r#"{"type":"result","result":"ok","session_id":"--dangerously-skip-permissions"}"#;
+        assert_eq!(read_report(OutputFormat::ClaudeJson, claude, "").session_id, None);
     }
 
     #[test]

@@ -105,7 +105,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if !(n > 0.0 && n.is_finite()) {
         return Err(format!("`{s}` must be more than zero"));
     }
-    Ok(Duration::from_secs_f64(n * f64::from(mult)))
+    // A year at most: beyond that a deadline means nothing, and a huge float would overflow.
+    const MAX_SECS: f64 = 366.0 * 86400.0;
+    let secs = n * f64::from(mult);
+    if secs > MAX_SECS {
+        return Err(format!("`{s}` is more than a year"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
 /// How deep relay calls may nest (a peer calling relay calling a peer ...).
@@ -341,7 +347,11 @@ impl Call<'_> {
             .filter(|t| t.number < this)
             .find_map(|t| {
                 let r = RunRecord::load(&dir.join(format!("{}.req.md", t.stem))).ok()?;
-                (r.peer == self.args.to).then_some(r.peer_session).flatten()
+                // Checked again here: the record is a file under .relay/, so untrusted.
+                (r.peer == self.args.to)
+                    .then_some(r.peer_session)
+                    .flatten()
+                    .filter(|id| peer::valid_session_id(id))
             })
     }
 

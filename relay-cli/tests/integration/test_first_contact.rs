@@ -189,3 +189,21 @@ fn a_session_name_close_to_an_existing_one_gets_a_note() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{s}");
     }
 }
+
+#[test]
+fn durations_out_of_range_are_usage_errors_not_panics() {
+    let env = TestEnv::new();
+    for bad in ["1e30", "99999999999h", "nan", "0", "-1s", "soon"] {
+        let out = env.run(&["call", "--to", "x", "--name", "n", "--timeout", bad, "t"]);
+        assert_eq!(code(&out), 2, "{bad}: {}", env.render(&out));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{bad}");
+    }
+    let out = env.run(&["call", "--to", "x", "--name", "n", "--timeout", "1e30", "t"]);
+    assert_snapshot!(env.render(&out), @"
+    ------- stderr -------
+    relay: invalid value '1e30' for '--timeout <DURATION>': `1e30` is more than a year
+
+    For more information, try '--help'.
+    [exit status: 2]
+    ");
+}
