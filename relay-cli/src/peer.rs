@@ -390,7 +390,10 @@ fn expand<'v>(template: &str, value: &impl Fn(&str) -> Option<&'v str>) -> Strin
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').and_then(|close| Some((close, value(&after[..close])?))) {
+        match after
+            .find('}')
+            .and_then(|close| Some((close, value(&after[..close])?)))
+        {
             Some((close, v)) => {
                 out.push_str(v);
                 rest = &after[close + 1..];
@@ -795,10 +798,7 @@ mod tests {
         let spec = from_shell("x");
         let mut spec = spec;
         spec.command = s(&["p", "{prompt}|{peer_session}|{root}"]);
-        assert_eq!(
-            spec.argv(&v),
-            ["say {reply} and {unknown} and {|s-1|/r"]
-        );
+        assert_eq!(spec.argv(&v), ["say {reply} and {unknown} and {|s-1|/r"]);
     }
 
     #[test]
@@ -806,11 +806,23 @@ mod tests {
         for ok in ["0199a213-81c0-7800-8aa1-bbab2a035a53", "t1", "abc_DEF.9:x"] {
             assert!(valid_session_id(ok), "{ok}");
         }
-        for bad in ["--dangerously-skip-permissions", "-r", "", "a b", "a\nb", "x;rm", &"a".repeat(129)] {
+        for bad in [
+            "--dangerously-skip-permissions",
+            "-r",
+            "",
+            "a b",
+            "a\nb",
+            "x;rm",
+            &"a".repeat(129),
+        ] {
             assert!(!valid_session_id(bad), "{bad}");
         }
-        let claude = r#"{"type":"result","result":"ok","session_id":"--dangerously-skip-permissions"}"#;
-        assert_eq!(read_report(OutputFormat::ClaudeJson, claude, "").session_id, None);
+        let claude =
+            r#"{"type":"result","result":"ok","session_id":"--dangerously-skip-permissions"}"#;
+        assert_eq!(
+            read_report(OutputFormat::ClaudeJson, claude, "").session_id,
+            None
+        );
     }
 
     #[test]

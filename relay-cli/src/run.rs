@@ -71,6 +71,9 @@ impl Outcome {
 pub enum State {
     Running,
     Finished,
+    /// Left `running` by a supervisor that is gone, and its peer cannot be proven to be the
+    /// process relay started (its pid was reused): nothing was signalled.
+    Stale,
 }
 
 /// Everything about one call. Paths are absolute.
@@ -92,8 +95,14 @@ pub struct RunRecord {
     pub reason: Option<String>,
     /// The relay process supervising the peer.
     pub supervisor_pid: u32,
+    /// When it started (clock ticks after boot): with the pid, what proves it is still ours.
+    #[serde(default)]
+    pub supervisor_start: Option<u64>,
     /// The peer's pid (= its process group id).
     pub pid: Option<u32>,
+    /// When the peer started: relay signals its group only while this still matches.
+    #[serde(default)]
+    pub peer_start: Option<u64>,
     #[serde(with = "time::serde::rfc3339")]
     pub started: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -156,10 +165,16 @@ pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf>
 
 /// What a call is now, for people: `running` (its supervisor still runs), `lost` (the record
 /// says running but its supervisor is gone), or how it ended (`ok`, `timeout`, ...).
-pub fn live_state(running: bool, outcome: Option<&str>, supervisor_pid: Option<u32>) -> &str {
+pub fn live_state(
+    running: bool,
+    outcome: Option<&str>,
+    supervisor: Option<(u32, Option<u64>)>,
+) -> &str {
     match (running, outcome) {
         (true, _)
-            if supervisor_pid.is_some_and(|p| crate::supervise::process_running(p, "call")) =>
+            if supervisor.is_some_and(|(pid, start)| {
+                crate::supervise::is_same_process(pid, start, Some("call"))
+            }) =>
         {
             "running"
         }
@@ -172,10 +187,13 @@ pub fn live_state(running: bool, outcome: Option<&str>, supervisor_pid: Option<u
 impl RunRecord {
     /// [`live_state`] of this record.
     pub fn live_state(&self) -> &'static str {
+        if self.state == State::Stale {
+            return "stale";
+        }
         live_state(
             self.state == State::Running,
             self.outcome.map(Outcome::as_str),
-            Some(self.supervisor_pid),
+            Some((self.supervisor_pid, self.supervisor_start)),
         )
     }
 }

@@ -226,10 +226,21 @@ pub fn supervise(
     })
 }
 
-/// Is `pid` still running with `arg` among its arguments? A pid the system reused for another
-/// program does not count (checked on Linux).
-pub fn process_running(pid: u32, arg: &str) -> bool {
-    os::runs_with_arg(pid, arg)
+/// When `pid` started (clock ticks after boot, Linux): recorded with every pid relay may
+/// signal later, because the system reuses pids.
+pub fn start_time(pid: u32) -> Option<u64> {
+    os::start_time(pid)
+}
+
+/// Is this the process relay recorded: `pid` running with `arg` among its arguments (when
+/// given) and, where the start time was recorded, started then? A reused pid does not count.
+pub fn is_same_process(pid: u32, start: Option<u64>, arg: Option<&str>) -> bool {
+    let started_then = match start {
+        Some(s) => os::start_time(pid) == Some(s),
+        // No start time recorded (an older record, or not Linux): the command line only.
+        None => true,
+    };
+    started_then && arg.is_none_or(|a| os::runs_with_arg(pid, a))
 }
 
 /// Asks one process to stop (SIGTERM).
@@ -237,7 +248,8 @@ pub fn terminate(pid: u32) {
     os::terminate(pid);
 }
 
-/// Kills a process group (and any descendants of relay) at once (SIGKILL).
+/// Kills a process group (and any descendants of relay) at once (SIGKILL). Callers check
+/// [`is_same_process`] on the leader first.
 pub fn kill_group(leader: u32) {
     os::signal_tree(leader, os::Sig::Kill);
 }

@@ -589,6 +589,9 @@ pub struct RunSummary {
     /// The relay process supervising the call.
     #[serde(default)]
     pub supervisor_pid: Option<u32>,
+    /// When that process started (with the pid, its identity: pids are reused).
+    #[serde(default)]
+    pub supervisor_start: Option<u64>,
 }
 
 /// A call's state in its run record.
@@ -599,6 +602,8 @@ pub enum RunState {
     Running,
     /// The call is over.
     Finished,
+    /// Its supervisor is gone and its peer could not be proven to be relay's.
+    Stale,
 }
 
 /// The largest run record read; past it the record is ignored (a run record is ~2 KB).
@@ -829,6 +834,7 @@ fn summarize(job: &mut Job) -> Exchange {
                     state: RunState::Finished,
                     outcome: None,
                     supervisor_pid: None,
+                    supervisor_start: None,
                 });
             }
             job.reply_exists

@@ -305,7 +305,9 @@ impl Call<'_> {
             exit_code: None,
             reason: None,
             supervisor_pid: std::process::id(),
+            supervisor_start: supervise::start_time(std::process::id()),
             pid: None,
+            peer_start: None,
             started: input::now()?,
             ended: None,
             elapsed_ms: 0,
@@ -415,6 +417,7 @@ impl Call<'_> {
         let child = supervise::start(&spawn)
             .with_context(|| format!("starting {}", self.program.display()))?;
         record.pid = Some(child.id());
+        record.peer_start = supervise::start_time(child.id());
         record.save()?;
         let spinner = Spinner::new(self.args.json || self.args.supervise.is_some());
         let mut last_save = Instant::now();
@@ -741,6 +744,7 @@ impl Call<'_> {
         // supervisor rewrites it as soon as it starts.
         let mut record = self.new_record(request, &parsed, None)?;
         record.supervisor_pid = child.id();
+        record.supervisor_start = supervise::start_time(child.id());
         record.save()?;
         let reference = parsed.reference();
         let reply = reply_path(request);

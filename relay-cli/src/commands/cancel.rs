@@ -27,7 +27,7 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let request = crate::run::locate_call(&relay, &args.exchange)?;
     let record = RunRecord::load_started(&request)?;
-    if record.state == State::Finished {
+    if record.state != State::Running {
         eprintln!(
             "relay: {} already finished ({})",
             record.exchange,
@@ -52,18 +52,30 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
             record.supervisor_pid
         );
     }
-    // The supervisor is gone (killed, machine restarted): take the peer's group down directly.
-    if let Some(pid) = record.pid {
-        crate::supervise::kill_group(pid);
-    }
+    // The supervisor is gone (killed, machine restarted): take the peer's group down directly,
+    // but only if that pid is still the process relay started (same start time); a pid the
+    // system gave to another program since is never signalled.
     let mut r = record;
-    r.state = State::Finished;
-    r.outcome = Some(crate::run::Outcome::Terminated);
-    r.exit_code = Some(exit::INTERRUPTED);
-    r.reason =
-        Some("cancelled after its supervisor was gone; the peer's process group was killed".into());
+    let ours = r.peer_start.is_some()
+        && r.pid
+            .is_some_and(|pid| crate::supervise::is_same_process(pid, r.peer_start, None));
+    if ours && let Some(pid) = r.pid {
+        crate::supervise::kill_group(pid);
+        r.state = State::Finished;
+        r.outcome = Some(crate::run::Outcome::Terminated);
+        r.exit_code = Some(exit::INTERRUPTED);
+        r.reason = Some(
+            "cancelled after its supervisor was gone; the peer's process group was killed".into(),
+        );
+        println!("relay: cancelled {}", r.exchange);
+    } else {
+        r.state = State::Stale;
+        r.reason = Some(
+            "its supervisor is gone and its peer is no longer running (or its pid now belongs to another program): nothing was signalled".into(),
+        );
+        println!("relay: {} was no longer running; marked stale", r.exchange);
+    }
     r.ended = Some(input::now()?);
     r.save()?;
-    println!("relay: cancelled {}", r.exchange);
     Ok(exit::OK)
 }

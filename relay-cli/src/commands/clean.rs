@@ -126,8 +126,9 @@ pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
 fn keep_reason(e: &Exchange, args: &CleanArgs, now: time::OffsetDateTime) -> Option<&'static str> {
     let running = e.run.as_ref().is_some_and(|r| {
         r.state == RunState::Running
-            && r.supervisor_pid
-                .is_some_and(|p| crate::supervise::process_running(p, "call"))
+            && r.supervisor_pid.is_some_and(|p| {
+                crate::supervise::is_same_process(p, r.supervisor_start, Some("call"))
+            })
     });
     if running {
         return Some("a call is running (relay cancel it first)");

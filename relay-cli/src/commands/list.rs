@@ -115,7 +115,7 @@ fn call_state(e: &Exchange) -> Option<&str> {
     Some(crate::run::live_state(
         run.state == relay_core::RunState::Running,
         run.outcome.as_deref(),
-        run.supervisor_pid,
+        run.supervisor_pid.map(|p| (p, run.supervisor_start)),
     ))
 }
 

@@ -30,7 +30,7 @@ pub struct StatusArgs {
 /// Is the relay process that supervises this call still there? (Its pid must still run a
 /// `relay call`, so a reused pid does not count.)
 pub fn supervisor_alive(r: &RunRecord) -> bool {
-    crate::supervise::process_running(r.supervisor_pid, "call")
+    crate::supervise::is_same_process(r.supervisor_pid, r.supervisor_start, Some("call"))
 }
 
 pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
@@ -38,7 +38,7 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
     let now = input::now()?;
     let elapsed = |r: &RunRecord| match r.state {
         State::Running => (now - r.started).whole_seconds().max(0) as f64,
-        State::Finished => r.elapsed_ms as f64 / 1000.0,
+        State::Finished | State::Stale => r.elapsed_ms as f64 / 1000.0,
     };
     let records = match &args.exchange {
         Some(e) => vec![RunRecord::load_started(&run::locate_call(&relay, e)?)?],

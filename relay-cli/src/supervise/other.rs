@@ -37,6 +37,10 @@ pub fn runs_with_arg(_pid: u32, _arg: &str) -> bool {
 
 pub fn terminate(_pid: u32) {}
 
+pub fn start_time(_pid: u32) -> Option<u64> {
+    None
+}
+
 pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
     None
 }

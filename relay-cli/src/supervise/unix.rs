@@ -101,6 +101,8 @@ struct Proc {
     ppid: u32,
     pgrp: u32,
     zombie: bool,
+    /// Clock ticks after boot when it started (field 22): with the pid, its identity.
+    start: u64,
 }
 
 #[cfg(target_os = "linux")]
@@ -122,12 +124,28 @@ fn proc_stat(pid: u32) -> Option<Proc> {
     let state = f.next()?;
     let ppid = f.next()?.parse().ok()?;
     let pgrp = f.next()?.parse().ok()?;
+    // Fields 6 to 21 (session ... itrealvalue), then starttime.
+    let start = f.nth(16)?.parse().ok()?;
     Some(Proc {
         pid,
         ppid,
         pgrp,
         zombie: state == "Z" || state == "X",
+        start,
     })
+}
+
+/// When `pid` started, if it is a live process (Linux; elsewhere unknown).
+pub fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        proc_stat(pid).filter(|p| !p.zombie).map(|p| p.start)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
 }
 
 /// Is `pid` a live process with `arg` among its arguments? Where the command line cannot be

@@ -59,6 +59,14 @@ impl Call {
         );
     }
 
+    /// Have all processes the fake peer started exited?
+    fn started_all_dead(&self) -> bool {
+        let pids = std::fs::read_to_string(&self.pids).unwrap_or_default();
+        pids.lines()
+            .filter_map(|l| l.parse().ok())
+            .all(|p: u32| !alive(p))
+    }
+
     fn record(&self, mode: &str) -> serde_json::Value {
         let path = self
             .env
@@ -665,4 +673,88 @@ fn request_on_stdin_feeds_the_request_text() {
         c.env.normalize(&prompt),
         "The text above is the relay request $ROOT/.relay/20261121-163000-piped.req.md (already read for you; do not read it again): do the task it describes, then write your reply to the exact file its footer names, in the format it shows."
     );
+}
+
+/// A pid in a run record is acted on only while it is still the process relay started (same
+/// start time): a record whose supervisor and peer pids now belong to a stranger is marked
+/// stale, the stranger is never signalled, and `wait` does not hang on it.
+#[test]
+fn a_reused_pid_is_never_signalled() {
+    use std::os::unix::process::CommandExt as _;
+    let c = Call::new();
+    let out = c.run("instant", &[], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    // A stranger whose command line mentions `call`, as relay's does, leading a group of its own.
+    let mut stranger = std::process::Command::new("sh")
+        .args(["-c", "sleep 60", "call"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = stranger.id();
+    let path = c.env.relay_dir().join("20261121-163000-instant.run.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    rec["state"] = "running".into();
+    rec["outcome"] = serde_json::Value::Null;
+    rec["supervisor_pid"] = pid.into();
+    rec["supervisor_start"] = 1.into();
+    rec["pid"] = pid.into();
+    rec["peer_start"] = 1.into();
+    std::fs::write(&path, rec.to_string()).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_slice(&c.env.run(&["status", "instant", "--json"]).stdout).unwrap();
+    assert_eq!(st["live_state"], "lost", "{st:#}");
+    let out = c.env.run(&["wait", "instant", "--timeout", "10"]);
+    assert_eq!(code(&out), 1, "{}", c.render(&out));
+    let out = c.env.run(&["cancel", "instant"]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("marked stale"),
+        "{}",
+        c.render(&out)
+    );
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the stranger was signalled"
+    );
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(rec["state"], "stale");
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}
+
+/// The supervisor of a background call is SIGKILLed: `cancel` still takes the peer's whole
+/// group down, because the peer's pid and start time still match the record.
+#[test]
+fn cancel_after_the_supervisor_died_kills_the_peer() {
+    let c = Call::new();
+    let out = c.run("hang", &["--bg"], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let t0 = std::time::Instant::now();
+    let rec = loop {
+        let v = c.record("hang");
+        if v["pid"].is_u64() && v["peer_start"].is_u64() {
+            break v;
+        }
+        assert!(t0.elapsed().as_secs() < 20, "never started: {v:#}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let sup = rec["supervisor_pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", &sup.to_string()])
+        .status()
+        .unwrap();
+    while alive(u32::try_from(sup).unwrap()) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = c.env.run(&["cancel", "hang"]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("relay: cancelled"));
+    let t0 = std::time::Instant::now();
+    while !c.started_all_dead() {
+        assert!(t0.elapsed().as_secs() < 10, "the peer's group survived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(c.record("hang")["outcome"], "terminated");
 }

@@ -196,7 +196,10 @@ fn durations_out_of_range_are_usage_errors_not_panics() {
     for bad in ["1e30", "99999999999h", "nan", "0", "-1s", "soon"] {
         let out = env.run(&["call", "--to", "x", "--name", "n", "--timeout", bad, "t"]);
         assert_eq!(code(&out), 2, "{bad}: {}", env.render(&out));
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{bad}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{bad}"
+        );
     }
     let out = env.run(&["call", "--to", "x", "--name", "n", "--timeout", "1e30", "t"]);
     assert_snapshot!(env.render(&out), @"
