@@ -70,6 +70,10 @@ fn core_code(e: &Error) -> (u8, Option<String>) {
             Some("that request is answered already; pass --force to replace the reply".into()),
         ),
         Error::AlreadyExists { .. } | Error::Mismatch { .. } => (exit::CONFLICT, None),
+        Error::Symlink { .. } => (
+            exit::FAILURE,
+            Some("replace the link with a real file or directory, or remove it".into()),
+        ),
         Error::Ambiguous { .. } => (exit::USAGE, Some("name one of them by its full id".into())),
         Error::InvalidInput { .. } | Error::OutsideRelayDir { .. } => (exit::USAGE, None),
         _ => (exit::FAILURE, None),

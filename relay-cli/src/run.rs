@@ -133,6 +133,9 @@ pub struct RunRecord {
     pub resume_fallback: bool,
     pub peer_error: Option<String>,
     pub usage: Usage,
+    /// The peer's final message, when relay could not save it as the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_message: Option<String>,
 }
 
 /// The request of the call the user named (`wait`, `status`, `cancel`): as
@@ -259,10 +262,7 @@ pub fn append_ledger(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec(&line)?;
     bytes.push(b'\n');
     let path = relay.path().join("ledger.jsonl");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    let mut f = relay_core::untrusted::open_append(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     f.write_all(&bytes)
         .with_context(|| format!("appending to {}", path.display()))?;

@@ -5,7 +5,7 @@
 //! SIGKILL. Nothing the peer started outlives the call.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -143,7 +143,8 @@ pub fn start(spawn: &Spawn) -> io::Result<Child> {
 /// Append mode, so truncating the log (cap) makes the peer's next write land at the start
 /// instead of leaving a sparse hole.
 fn log_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    // Never through a link planted at the log's path.
+    relay_core::untrusted::open_append(path)
 }
 
 /// Supervises a started peer until it ends, the limits pass, or relay is told to stop.
@@ -266,9 +267,9 @@ fn poll_interval(elapsed: Duration) -> Duration {
 /// The size of a log, truncated to zero first when it passed `cap` (the peer writes in append
 /// mode, so it simply continues at the start).
 fn cap(path: &Path, cap: u64) -> u64 {
-    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let len = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
     if len > cap {
-        if let Ok(f) = OpenOptions::new().write(true).open(path) {
+        if let Ok(f) = relay_core::untrusted::open_append(path) {
             let _ = f.set_len(0);
         }
         return 0;

@@ -27,6 +27,16 @@ fn record_pid() {
     }
 }
 
+#[cfg(unix)]
+fn link(target: &str, at: &str) {
+    std::os::unix::fs::symlink(target, at).expect("symlink");
+}
+
+#[cfg(not(unix))]
+fn link(_target: &str, _at: &str) {
+    panic!("symlinks are Unix-only here");
+}
+
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -98,6 +108,19 @@ fn main() {
         }
         "garbage" => write("this is not a relay reply\n"),
         "stdout-only" => println!("I did the task but only printed the answer here."),
+        // Hostile or broken peers: what they leave at the reply path is not a file.
+        "dir-reply" => std::fs::create_dir_all(&reply).expect("mkdir"),
+        "link-reply" => {
+            let outside = std::env::var("FAKE_PEER_TARGET").expect("FAKE_PEER_TARGET");
+            std::fs::write(&outside, reply_text(&re, &status, &verify)).expect("write target");
+            link(&outside, &reply);
+        }
+        "dangling-reply" => link("/nonexistent/relay-fake-peer", &reply),
+        "nul-final" => println!("An answer with a NUL \0 byte in it."),
+        "delete-request" => {
+            std::fs::remove_file(&request).expect("remove request");
+            println!("I removed the request, then answered here.");
+        }
         "partial" => {
             let full = reply_text(&re, &status, &verify);
             write(&full[..full.len() / 3]);

@@ -159,6 +159,12 @@ pub enum Error {
         /// What does not match.
         message: String,
     },
+    /// A symbolic link where relay needs a real file or directory.
+    #[error("{} is a symbolic link; relay does not follow links under .relay/", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
     /// A path would leave the `.relay/` directory.
     #[error("{} is outside {}", path.display(), relay_dir.display())]
     OutsideRelayDir {

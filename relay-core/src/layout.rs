@@ -49,6 +49,11 @@ impl RelayDir {
             });
         }
         let dir = root.join(RELAY_DIR_NAME);
+        // A `.relay` that is a link (a cloned repository can commit one) could lead every read
+        // and write out of the project: refused, whatever it points at.
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Symlink { path: dir });
+        }
         Ok(RelayDir { root, dir })
     }
 

@@ -1,7 +1,7 @@
 //! Writing and finding exchanges: exclusive request creation, session turns numbered under a
 //! lock, replies that never silently overwrite, atomic writes, and the scan behind `relay list`.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -202,12 +202,7 @@ fn create_turn(
     // A session directory that is a symlink out of .relay/ is refused, not followed.
     let dir = relay.contain(&dir)?;
     let lock_path = dir.join(".lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .at(&lock_path)?;
+    let lock = crate::untrusted::open_append(&lock_path).at(&lock_path)?;
     lock.lock().at(&lock_path)?;
     let turns = session_turns(&dir)?;
     let next = turns.last().map_or(1, |t| t.number + 1);

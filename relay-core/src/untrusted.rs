@@ -29,6 +29,42 @@ pub fn open(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Opens (creating it if needed) a file relay appends to under `.relay/` (a log, the ledger,
+/// a lock), with the same guards as [`open`]: a symlink planted there is refused (`ELOOP`), so
+/// relay never writes through it to a file outside the project; a FIFO without a reader fails
+/// at once instead of blocking.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            path,
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::APPEND
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        let file = File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(io::Error::other("not a regular file"));
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+}
+
 /// Reads `path` whole, refusing more than `max` bytes (`Ok(None)` past the limit).
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     let buf = read_capped(path, max.saturating_add(1))?;

@@ -250,12 +250,51 @@ fn prompt(request: &Path, mode: Mode, on_stdin: bool) -> String {
 impl Call<'_> {
     fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
         let request = read_request(request_path)?;
-        let reply = reply_path(request_path);
         let resume = self.previous_peer_session(request_path, &request);
         let mut record = self.new_record(request_path, &request, resume.as_deref())?;
         record.save()?;
         let t0 = Instant::now();
-        let (mut outcome, mut report) = self.attempt(&mut record, resume.as_deref(), stop, t0)?;
+        // From here on every way the call can end leaves a finished record with a documented
+        // outcome and the reason: never a record stuck at `running`.
+        if let Err(e) = self.run_peer(&mut record, resume.as_deref(), stop, t0) {
+            finish(
+                &mut record,
+                Outcome::NoReply,
+                format!(
+                    "relay could not finish the call: {}",
+                    crate::error::render(&e)
+                ),
+            );
+        }
+        record.state = State::Finished;
+        record.ended = Some(input::now()?);
+        record.elapsed_ms = millis(t0.elapsed());
+        if let Err(e) = record.save() {
+            eprintln!(
+                "relay: could not save the run record: {}",
+                crate::error::render(&e)
+            );
+        }
+        if let Err(e) = run::append_ledger(self.relay, &record) {
+            eprintln!(
+                "relay: warning: could not add the call to the ledger: {}",
+                crate::error::render(&e)
+            );
+        }
+        Ok(record)
+    }
+
+    /// Runs the peer (again from the files if resuming its session fails) and judges what it
+    /// left.
+    fn run_peer(
+        &self,
+        record: &mut RunRecord,
+        resume: Option<&str>,
+        stop: &StopFlags,
+        t0: Instant,
+    ) -> anyhow::Result<()> {
+        let reply = record.reply.clone();
+        let (mut outcome, mut report) = self.attempt(record, resume, stop, t0)?;
         // A peer session that cannot be resumed (expired, other machine, other cwd) must not
         // lose the turn: run it again from the files, which hold the whole history, and say so.
         if resume.is_some()
@@ -266,22 +305,16 @@ impl Call<'_> {
             eprintln!(
                 "relay: resuming {} session {} failed; running the turn again from the session files",
                 self.args.to,
-                resume.as_deref().unwrap_or_default()
+                resume.unwrap_or_default()
             );
             for log in [&record.stdout_log, &record.stderr_log] {
                 let _ = std::fs::rename(log, log.with_extension("resume-failed.log"));
             }
             record.resume_fallback = true;
             record.peer_error = None;
-            (outcome, report) = self.attempt(&mut record, None, stop, t0)?;
+            (outcome, report) = self.attempt(record, None, stop, t0)?;
         }
-        self.conclude(&mut record, &outcome, &report)?;
-        record.state = State::Finished;
-        record.ended = Some(input::now()?);
-        record.elapsed_ms = millis(t0.elapsed());
-        record.save()?;
-        run::append_ledger(self.relay, &record)?;
-        Ok(record)
+        self.conclude(record, &outcome, &report)
     }
 
     /// The run record of a call about to start.
@@ -330,6 +363,7 @@ impl Call<'_> {
             resume_fallback: false,
             peer_error: None,
             usage: peer::Usage::default(),
+            final_message: None,
         })
     }
 
@@ -513,6 +547,26 @@ impl Call<'_> {
             finish(record, *o, why.clone());
             return Ok(());
         }
+        // What is at the reply path, without following a link: only a regular file is a reply.
+        if let Ok(meta) = std::fs::symlink_metadata(&record.reply)
+            && !meta.is_file()
+        {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "a special file"
+            };
+            finish(
+                record,
+                Outcome::InvalidReply,
+                format!(
+                    "the reply path holds {what}, not a file; relay reads only regular files under .relay/"
+                ),
+            );
+            return Ok(());
+        }
         // Read-only peers cannot write: their final message is the reply, written by relay.
         if !record.reply.exists()
             && killed.is_none()
@@ -551,6 +605,8 @@ impl Call<'_> {
             return Ok(());
         };
         let failed = outcome.exit_code != Some(0) || report.error.is_some();
+        // A NUL byte would make the reply invalid (bodies must not hold one): kept visible.
+        let text = text.replace('\0', "\u{FFFD}");
         let new = NewResponse {
             re: None,
             from: None,
@@ -564,8 +620,25 @@ impl Call<'_> {
             body: format!("{text}\n"),
             salvaged: Some("final-message".into()),
         };
-        let (response, _) =
-            write_response(self.relay, &record.request, &new, false, input::now()?)?;
+        let response = match write_response(self.relay, &record.request, &new, false, input::now()?)
+        {
+            Ok((response, _)) => response,
+            Err(e) => {
+                // The request is gone (the peer deleted it), or the disk is full: the answer
+                // is kept in the run record instead of being lost.
+                record.final_message = Some(peer::tail(&text, 256 * 1024));
+                finish(
+                    record,
+                    Outcome::NoReply,
+                    format!(
+                        "{} wrote no reply file, and relay could not save its final message as the reply ({}); it is in the run record (final_message)",
+                        self.args.to,
+                        crate::error::render(&e.into())
+                    ),
+                );
+                return Ok(());
+            }
+        };
         record.status = Some(response.status);
         record.verify = Some(Verify::Skip);
         record.salvaged = true;
@@ -579,7 +652,17 @@ impl Call<'_> {
 
     /// A reply file exists: it must parse, validate and answer this request.
     fn judge_reply(&self, record: &mut RunRecord, killed: Option<&str>) -> anyhow::Result<()> {
-        let report = relay_core::validate_file(&record.reply)?;
+        let report = match relay_core::validate_file(&record.reply) {
+            Ok(r) => r,
+            Err(e) => {
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    format!("the reply cannot be read: {e}"),
+                );
+                return Ok(());
+            }
+        };
         record.diagnostics = report.diagnostics.iter().map(ToString::to_string).collect();
         let response = match (&report.message, report.is_valid()) {
             (Some(Message::Response(r)), true) if r.re == record.id => r.clone(),

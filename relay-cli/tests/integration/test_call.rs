@@ -758,3 +758,96 @@ fn cancel_after_the_supervisor_died_kills_the_peer() {
     }
     assert_eq!(c.record("hang")["outcome"], "terminated");
 }
+
+/// Every way a call can end after the peer started gives a documented exit code and a
+/// finished run record; what the peer printed is kept; nothing outside `.relay/` is touched.
+#[test]
+fn hostile_reply_paths_end_as_invalid_with_a_finished_record() {
+    let c = Call::new();
+    let outside = c.env.root.parent().unwrap().join("outside.md");
+    for mode in ["dir-reply", "link-reply", "dangling-reply"] {
+        let out = c.run(
+            mode,
+            &["--json"],
+            &[("FAKE_PEER_TARGET", outside.to_str().unwrap())],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(code(&out), 12, "{mode}: {v:#}");
+        assert_eq!(v["outcome"], "invalid-reply", "{mode}: {v:#}");
+        assert!(
+            v["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("the reply path holds "),
+            "{mode}: {v:#}"
+        );
+        assert_eq!(c.record(mode)["state"], "finished", "{mode}");
+    }
+    // The link's target outside the project was read by nobody and changed by nobody.
+    assert!(
+        std::fs::read_to_string(&outside)
+            .unwrap()
+            .contains("Fake peer answer")
+    );
+    c.assert_no_survivors();
+}
+
+#[test]
+fn a_nul_in_the_final_message_is_still_saved() {
+    let c = Call::new();
+    let out = c.run("nul-final", &[], &[]);
+    assert_eq!(code(&out), 12, "{}", c.render(&out));
+    let reply = c.env.read(".relay/20261121-163000-nul-final.res.md");
+    assert!(
+        reply.contains("An answer with a NUL \u{FFFD} byte in it."),
+        "{reply}"
+    );
+    assert_eq!(c.record("nul-final")["outcome"], "salvaged");
+}
+
+#[test]
+fn a_peer_that_deletes_the_request_loses_nothing() {
+    let c = Call::new();
+    let out = c.run("delete-request", &[], &[]);
+    assert_eq!(code(&out), 12, "{}", c.render(&out));
+    let rec = c.record("delete-request");
+    assert_eq!(rec["state"], "finished");
+    assert_eq!(rec["outcome"], "no-reply");
+    assert_eq!(
+        rec["final_message"],
+        "I removed the request, then answered here."
+    );
+}
+
+/// Links planted where relay writes (a log, `.relay` itself) are refused, never followed.
+#[test]
+fn planted_symlinks_are_never_followed() {
+    let c = Call::new();
+    let outside = c.env.root.parent().unwrap().join("victim.txt");
+    std::fs::write(&outside, "precious\n").unwrap();
+    std::fs::create_dir_all(c.env.relay_dir()).unwrap();
+    std::os::unix::fs::symlink(
+        &outside,
+        c.env.relay_dir().join("20261121-163000-instant.stdout.log"),
+    )
+    .unwrap();
+    let out = c.run("instant", &["--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code(&out), 12, "{v:#}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("symbolic links"),
+        "{v:#}"
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious\n");
+    assert_eq!(c.record("instant")["state"], "finished");
+    // `.relay` itself a link: every command refuses, naming it.
+    let env = crate::common::TestEnv::new();
+    let elsewhere = env.root.parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, env.relay_dir()).unwrap();
+    for args in [&["list"][..], &["req", "--to", "b", "--name", "n", "t"][..]] {
+        let out = env.run(args);
+        assert_snapshot!(format!("relay-dir-link-{}", args[0]), env.render(&out));
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
