@@ -23,24 +23,68 @@ pub fn body(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
         )),
         (Some("-"), None) => read_stdin(),
         (Some(text), None) => Ok(text.to_owned()),
-        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
-            crate::error::CliError {
-                code: crate::error::io_code(&e),
-                message: format!(
-                    "cannot read --body-file {}: {}",
-                    path.display(),
-                    crate::error::strip_os_error(&e.to_string())
-                ),
-                hint: Some("pass an existing file, or the body itself as the last argument".into()),
-            }
-            .into()
-        }),
+        (None, Some(path)) => body_file(path),
         (None, None) if !std::io::stdin().is_terminal() => read_stdin(),
         (None, None) => Err(usage(
             "the body is missing",
             "pass it as the last argument (quoted), as `-` to read stdin, or with --body-file FILE",
         )),
     }
+}
+
+/// `--body-file`: a regular file (a FIFO, device or directory could block or never end; pipe
+/// those to stdin with `-`), at most the body limit, UTF-8.
+fn body_file(path: &Path) -> anyhow::Result<String> {
+    let refuse = |code: u8, why: String, hint: &str| -> anyhow::Error {
+        crate::error::CliError {
+            code,
+            message: format!("cannot read --body-file {}: {why}", path.display()),
+            hint: Some(hint.to_owned()),
+        }
+        .into()
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        refuse(
+            crate::error::io_code(&e),
+            crate::error::strip_os_error(&e.to_string()),
+            "pass an existing file, or the body itself as the last argument",
+        )
+    })?;
+    if !meta.is_file() {
+        return Err(refuse(
+            relay_core::exit::USAGE,
+            "not a regular file".into(),
+            "for a pipe or a device, pass `-` and send it to stdin: cmd | relay req ... -",
+        ));
+    }
+    let limit = relay_core::MAX_BODY_BYTES as u64;
+    let bytes = std::fs::File::open(path)
+        .and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(limit + 1).read_to_end(&mut buf)?;
+            Ok(buf)
+        })
+        .map_err(|e| {
+            refuse(
+                crate::error::io_code(&e),
+                crate::error::strip_os_error(&e.to_string()),
+                "pass a readable file",
+            )
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(refuse(
+            relay_core::exit::USAGE,
+            format!("more than {limit} bytes (16 MiB)"),
+            "put large material in a file of the project and refer to it in the task",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(
+            relay_core::exit::USAGE,
+            format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            "relay requests are UTF-8 text",
+        )
+    })
 }
 
 fn read_stdin() -> anyhow::Result<String> {

@@ -210,3 +210,57 @@ fn durations_out_of_range_are_usage_errors_not_panics() {
     [exit status: 2]
     ");
 }
+
+/// `--body-file` and the config file: regular files only (a FIFO or device never blocks or
+/// fills memory), bounded.
+#[test]
+fn body_and_config_files_must_be_regular_and_bounded() {
+    let env = TestEnv::new();
+    for (path, want) in [("/dev/zero", 2), ("/", 2), ("/dev/null", 2)] {
+        let out = env.run(&["req", "--to", "b", "--name", "x", "--body-file", path]);
+        assert_eq!(code(&out), want, "{path}: {}", env.render(&out));
+    }
+    let fifo = env.root.parent().unwrap().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = env.run(&[
+        "req",
+        "--to",
+        "b",
+        "--name",
+        "x",
+        "--body-file",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_snapshot!(env.render(&out).replace(fifo.to_str().unwrap(), "$FIFO"), @"
+    ------- stderr -------
+    relay: cannot read --body-file $HOME/fifo: not a regular file
+    hint: for a pipe or a device, pass `-` and send it to stdin: cmd | relay req ... -
+    [exit status: 2]
+    ");
+    let big = env.root.parent().unwrap().join("big.md");
+    std::fs::write(&big, vec![b'a'; relay_core::MAX_BODY_BYTES + 1]).unwrap();
+    let out = env.run(&[
+        "req",
+        "--to",
+        "b",
+        "--name",
+        "x",
+        "--body-file",
+        big.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", env.render(&out));
+    assert!(env.relay_files().is_empty());
+    let out = env
+        .cmd(&["call", "--to", "codex", "--name", "x", "t"])
+        .env("RELAY_CONFIG", &fifo)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", env.render(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+}
