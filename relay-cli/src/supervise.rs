@@ -160,6 +160,13 @@ pub fn supervise(
     on_tick: &mut dyn FnMut(&Tick<'_>),
 ) -> io::Result<Outcome> {
     let pid = child.id();
+    // If this relay dies (SIGKILL, OOM), the watchdog still ends the peer's group at the
+    // deadline. A quarter second later than ours, so while relay lives it is relay that acts.
+    let mut watchdog = os::spawn_watchdog(
+        pid,
+        limits.timeout.saturating_sub(started.elapsed()) + WATCHDOG_MARGIN,
+        limits.grace,
+    );
     let mut sizes = (0u64, 0u64);
     let mut last_output = started;
     let mut last_tick = started;
@@ -167,6 +174,11 @@ pub fn supervise(
     let end = loop {
         if let Some(s) = child.try_wait()? {
             status = Some(s);
+            // Killed by a signal once the deadline had passed: the watchdog beat a slow
+            // poll of ours to it. Still a timeout.
+            if os::signal_of(&s).is_some() && started.elapsed() >= limits.timeout {
+                break End::Timeout;
+            }
             break End::Exited;
         }
         let now = Instant::now();
@@ -217,6 +229,12 @@ pub fn supervise(
         Some(s) => s,
         None => child.wait()?,
     };
+    // Our own child, by handle: no pid guessing.
+    if let Some(w) = watchdog.as_mut() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    os::forget_watchdog();
     os::reap_orphans();
     Ok(Outcome {
         end,
@@ -225,6 +243,11 @@ pub fn supervise(
         kill_time,
         survivors: os::survivors(pid),
     })
+}
+
+/// `relay __watchdog`: guards one peer group's deadline from outside the supervisor.
+pub fn watch(group: u32, deadline_ms: u128, grace: Duration) {
+    os::watch(group, deadline_ms, grace);
 }
 
 /// When `pid` started (clock ticks after boot, Linux): recorded with every pid relay may
@@ -254,6 +277,9 @@ pub fn terminate(pid: u32) {
 pub fn kill_group(leader: u32) {
     os::signal_tree(leader, os::Sig::Kill);
 }
+
+/// How long after relay's own deadline the watchdog acts.
+const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 
 /// Short polls first (an instant peer costs relay almost nothing), longer ones later.
 fn poll_interval(elapsed: Duration) -> Duration {

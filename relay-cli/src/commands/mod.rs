@@ -34,6 +34,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor::run(root, &args),
         Command::Skill(args) => skill::run(root, &args),
         Command::Spec(args) => spec::run(&args),
+        Command::Watchdog(args) => {
+            crate::supervise::watch(
+                args.group,
+                args.deadline_ms,
+                std::time::Duration::from_millis(args.grace_ms),
+            );
+            Ok(relay_core::exit::OK)
+        }
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -37,6 +37,18 @@ pub fn runs_with_arg(_pid: u32, _arg: &str) -> bool {
 
 pub fn terminate(_pid: u32) {}
 
+pub fn spawn_watchdog(
+    _leader: u32,
+    _timeout: std::time::Duration,
+    _grace: std::time::Duration,
+) -> Option<std::process::Child> {
+    None
+}
+
+pub fn forget_watchdog() {}
+
+pub fn watch(_group: u32, _deadline_ms: u128, _grace: std::time::Duration) {}
+
 pub fn start_time(_pid: u32) -> Option<u64> {
     None
 }

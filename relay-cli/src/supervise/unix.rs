@@ -11,6 +11,76 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 pub const SIGINT_MARK: usize = 2;
 
+/// The watchdog this relay started (not part of the peer's tree: never counted or killed as
+/// one of its descendants).
+static WATCHDOG: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Starts `relay __watchdog` for the peer's group: a process of its own (own group, so the
+/// terminal's Ctrl-C reaches only relay) that ends the group at the deadline if this relay is
+/// no longer there to do it. `None` when it cannot be started (the call still runs; only the
+/// SIGKILL-of-relay case loses its guard).
+pub fn spawn_watchdog(
+    leader: u32,
+    timeout: std::time::Duration,
+    grace: std::time::Duration,
+) -> Option<std::process::Child> {
+    let exe = std::env::current_exe().ok()?;
+    let deadline = std::time::SystemTime::now().checked_add(timeout)?;
+    let deadline_ms = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let child = Command::new(exe)
+        .args([
+            "__watchdog",
+            "--group",
+            &leader.to_string(),
+            "--deadline-ms",
+            &deadline_ms.to_string(),
+            "--grace-ms",
+            &grace.as_millis().to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .ok()?;
+    WATCHDOG.store(child.id(), std::sync::atomic::Ordering::Relaxed);
+    Some(child)
+}
+
+pub fn forget_watchdog() {
+    WATCHDOG.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The watchdog's loop: until the peer's group is gone, or the deadline passes and it ends
+/// the group (SIGTERM, grace, SIGKILL). A process group id is not given to anyone else while
+/// the group has a member, so signalling it while it exists reaches only the peer's processes.
+pub fn watch(group: u32, deadline_ms: u128, grace: std::time::Duration) {
+    let Some(pgid) = pid(group) else { return };
+    let alive = || rustix::process::test_kill_process_group(pgid).is_ok();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    while alive() {
+        if now_ms() >= deadline_ms {
+            let _ = rustix::process::kill_process_group(pgid, Signal::TERM);
+            let until = std::time::Instant::now() + grace;
+            while alive() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if alive() {
+                let _ = rustix::process::kill_process_group(pgid, Signal::KILL);
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum Sig {
     Term,
@@ -176,7 +246,8 @@ fn descendants(_leader: u32) -> Vec<u32> {
     #[cfg(target_os = "linux")]
     {
         let me = std::process::id();
-        let all = procs();
+        let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
+        let all: Vec<Proc> = procs().into_iter().filter(|p| p.pid != watchdog).collect();
         let mut found = vec![me];
         let mut i = 0;
         while i < found.len() {

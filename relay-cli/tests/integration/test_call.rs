@@ -851,3 +851,55 @@ fn planted_symlinks_are_never_followed() {
     }
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
+
+/// SIGKILL the foreground `relay call`: its watchdog still ends the peer's whole group at
+/// `--timeout`, so no peer outlives its deadline because relay died.
+#[test]
+fn the_deadline_holds_when_relay_is_killed() {
+    let c = Call::new();
+    let peer = format!("{FAKE_PEER} hang");
+    let mut relay = c
+        .env
+        .cmd(&[
+            "call",
+            "--to",
+            "fake",
+            "--name",
+            "orphan",
+            "--peer-cmd",
+            &peer,
+            "--timeout",
+            "2",
+            "Hang.",
+        ])
+        .env("FAKE_PEER_PIDS", &c.pids)
+        .env("RELAY_KILL_GRACE_MS", "300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    // Both the peer and its grandchild have started.
+    while std::fs::read_to_string(&c.pids).map_or(0, |p| p.lines().count()) < 2 {
+        assert!(t0.elapsed().as_secs() < 20, "the peer never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    assert!(
+        !c.started_all_dead(),
+        "the peer died with relay: nothing to test"
+    );
+    // The deadline is 2 s after the start, plus 0.3 s of grace; allow plenty on a slow machine.
+    while !c.started_all_dead() {
+        assert!(
+            t0.elapsed().as_secs() < 30,
+            "the peer outlived its deadline after relay was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    eprintln!(
+        "peer tree dead {:?} after the call started (deadline 2 s)",
+        t0.elapsed()
+    );
+}
