@@ -234,7 +234,16 @@ impl RunRecord {
 
     pub fn load(request: &Path) -> anyhow::Result<RunRecord> {
         let path = record_path(request);
-        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        // Untrusted like everything under .relay/: no link followed, no FIFO, bounded.
+        let text = relay_core::untrusted::read_bounded(&path, relay_core::MAX_RUN_RECORD_BYTES)
+            .with_context(|| format!("reading {}", path.display()))?
+            .with_context(|| {
+                format!(
+                    "{} is larger than {} bytes: not a run record relay wrote",
+                    path.display(),
+                    relay_core::MAX_RUN_RECORD_BYTES
+                )
+            })?;
         serde_json::from_slice(&text)
             .with_context(|| format!("{} is not a run record", path.display()))
     }
