@@ -15,6 +15,7 @@ mod output;
 mod peer;
 mod result;
 mod run;
+mod settings;
 mod supervise;
 
 /// Runs `relay` with the process arguments; returns the exit code.

@@ -289,6 +289,14 @@ fn status(root: Option<&PathBuf>, scope: &ScopeArgs) -> anyhow::Result<u8> {
 
 fn install(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
     let project = project_root(root, &change.scope)?;
+    // The settings edit is checked before any skill is written: a file relay cannot edit
+    // safely stops the install with nothing changed.
+    let claude = change.scope.agent.list().contains(&Agent::Claude);
+    let perms_edit = if change.allow && claude {
+        Some(plan_permissions(project.as_deref(), true)?)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for agent in change.scope.agent.list() {
         let path = skill_path(agent, project.as_deref())?;
@@ -324,12 +332,10 @@ fn install(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
             path,
         });
     }
-    let perms = if change.allow && change.scope.agent.list().contains(&Agent::Claude) {
-        Some(edit_permissions(project.as_deref(), true)?)
-    } else if change.scope.agent.list().contains(&Agent::Claude) {
-        Some(permission_state(project.as_deref())?)
-    } else {
-        None
+    let perms = match &perms_edit {
+        Some(edit) => Some(apply_permissions(edit)?),
+        None if claude => Some(permission_state(project.as_deref())?),
+        None => None,
     };
     report(&rows, perms.as_ref(), change.scope.json)?;
     Ok(exit::OK)
@@ -342,7 +348,10 @@ fn uninstall(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> 
     let perms = if change.scope.agent.list().contains(&Agent::Claude)
         && claude_settings(project.as_deref())?.exists()
     {
-        Some(edit_permissions(project.as_deref(), false)?)
+        Some(apply_permissions(&plan_permissions(
+            project.as_deref(),
+            false,
+        )?)?)
     } else {
         None
     };
@@ -386,28 +395,6 @@ struct Permissions {
     changed: bool,
 }
 
-fn read_settings(path: &Path) -> anyhow::Result<serde_json::Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(serde_json::json!({})),
-        Ok(text) => {
-            let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not valid JSON; relay leaves it alone",
-                    path.display()
-                )
-            })?;
-            anyhow::ensure!(
-                v.is_object(),
-                "{} is not a JSON object; relay leaves it alone",
-                path.display()
-            );
-            Ok(v)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 fn allowed_of(v: &serde_json::Value) -> Vec<String> {
     let list = v["permissions"]["allow"]
         .as_array()
@@ -422,7 +409,7 @@ fn allowed_of(v: &serde_json::Value) -> Vec<String> {
 
 fn permission_state(project: Option<&Path>) -> anyhow::Result<Permissions> {
     let path = claude_settings(project)?;
-    let allowed = allowed_of(&read_settings(&path).unwrap_or_default());
+    let allowed = allowed_of(&crate::settings::read(&path).unwrap_or_default());
     Ok(Permissions {
         path,
         allowed,
@@ -430,63 +417,69 @@ fn permission_state(project: Option<&Path>) -> anyhow::Result<Permissions> {
     })
 }
 
-/// Adds (or removes) relay's two entries in `permissions.allow`, keeping every other key and
-/// entry, in order.
-fn edit_permissions(project: Option<&Path>, add: bool) -> anyhow::Result<Permissions> {
+/// Plans adding (or removing) relay's two entries in `permissions.allow`; nothing else in the
+/// file changes (see `settings`). Checked before anything is written; `apply` writes it.
+fn plan_permissions(
+    project: Option<&Path>,
+    add: bool,
+) -> anyhow::Result<crate::settings::JsonEdit> {
     let path = claude_settings(project)?;
-    let mut v = read_settings(&path)?;
-    let obj = v.as_object_mut().expect("checked");
-    let perms = obj
-        .entry("permissions")
-        .or_insert_with(|| serde_json::json!({}));
-    anyhow::ensure!(
-        perms.is_object(),
-        "{}: `permissions` is not an object; relay leaves it alone",
-        path.display()
-    );
-    let allow = perms
-        .as_object_mut()
-        .expect("object")
-        .entry("allow")
-        .or_insert_with(|| serde_json::json!([]));
-    let list = allow.as_array_mut().with_context(|| {
-        format!(
-            "{}: `permissions.allow` is not a list; relay leaves it alone",
+    let shape = |what: &str| {
+        anyhow::anyhow!(
+            "{}: `{what}` relay cannot edit; relay leaves it alone",
             path.display()
         )
-    })?;
-    let before = list.len();
-    for p in CLAUDE_PERMISSIONS {
-        let present = list.iter().any(|x| x == p);
-        if add && !present {
-            list.push(p.into());
-        } else if !add {
-            list.retain(|x| x != p);
+    };
+    crate::settings::JsonEdit::plan(&path, |root| {
+        if !add && root.get("permissions").is_none() {
+            return Ok(());
         }
-    }
-    let changed = list.len() != before;
-    if !add && list.is_empty() {
+        let perms = root
+            .object_value_or_create("permissions")
+            .ok_or_else(|| shape("permissions is not an object:"))?;
+        if !add && perms.get("allow").is_none() {
+            return Ok(());
+        }
+        let allow = perms
+            .array_value_or_create("allow")
+            .ok_or_else(|| shape("permissions.allow is not a list:"))?;
+        let is = |node: &jsonc_parser::cst::CstNode, p: &str| {
+            node.as_string_lit()
+                .and_then(|s| s.decoded_value().ok())
+                .is_some_and(|v| v == p)
+        };
+        for p in CLAUDE_PERMISSIONS {
+            let present: Vec<_> = allow.elements().into_iter().filter(|e| is(e, p)).collect();
+            if add && present.is_empty() {
+                allow.append(jsonc_parser::cst::CstInputValue::String((*p).to_owned()));
+            } else if !add {
+                present
+                    .into_iter()
+                    .for_each(jsonc_parser::cst::CstNode::remove);
+            }
+        }
         // Do not leave the empty containers `--allow` created behind.
-        let perms = obj["permissions"].as_object_mut().expect("object");
-        perms.remove("allow");
-        if perms.is_empty() {
-            obj.remove("permissions");
+        if !add
+            && allow.elements().is_empty()
+            && let Some(prop) = perms.get("allow")
+        {
+            prop.remove();
+            if perms.properties().is_empty()
+                && let Some(p) = root.get("permissions")
+            {
+                p.remove();
+            }
         }
-    }
-    if changed && v.as_object().is_some_and(serde_json::Map::is_empty) {
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-    } else if changed {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let mut text = serde_json::to_string_pretty(&v)?;
-        text.push('\n');
-        relay_core::write_replace(&path, text.as_bytes())?;
-    }
+        Ok(())
+    })
+}
+
+fn apply_permissions(edit: &crate::settings::JsonEdit) -> anyhow::Result<Permissions> {
+    edit.apply()?;
     Ok(Permissions {
-        path,
-        allowed: allowed_of(&v),
-        changed,
+        path: edit.path.clone(),
+        allowed: allowed_of(&edit.value()),
+        changed: edit.changed(),
     })
 }
 

@@ -182,7 +182,8 @@ fn install_status_uninstall_in_a_temp_home() {
     // A user's settings with entries of their own, in their order.
     let settings = home.join(".claude/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(&settings, "{\n  \"theme\": \"dark\",\n  \"permissions\": {\n    \"allow\": [\"Bash(git:*)\"],\n    \"deny\": [\"Read(.env)\"]\n  },\n  \"env\": {}\n}\n").unwrap();
+    let original = "{\n  \"theme\": \"dark\",\n  \"permissions\": {\n    \"allow\": [\"Bash(git:*)\"],\n    \"deny\": [\"Read(.env)\"]\n  },\n  \"env\": {}\n}\n";
+    std::fs::write(&settings, original).unwrap();
     assert_snapshot!(env.render(&env.run(&["skill", "status"])), @"
     claude  user     missing                  $HOME/.claude/skills/relay/SKILL.md
     codex   user     missing                  $HOME/.codex/skills/relay/SKILL.md
@@ -200,14 +201,8 @@ fn install_status_uninstall_in_a_temp_home() {
     {
       "theme": "dark",
       "permissions": {
-        "allow": [
-          "Bash(git:*)",
-          "Skill(relay)",
-          "Bash(relay:*)"
-        ],
-        "deny": [
-          "Read(.env)"
-        ]
+        "allow": ["Bash(git:*)", "Skill(relay)", "Bash(relay:*)"],
+        "deny": ["Read(.env)"]
       },
       "env": {}
     }
@@ -249,20 +244,8 @@ fn install_status_uninstall_in_a_temp_home() {
     gemini  user     removed                  $HOME/.gemini/skills/relay/SKILL.md
     claude  perms    removed                  Skill(relay), Bash(relay:*) in $HOME/.claude/settings.json
     ");
-    assert_snapshot!(std::fs::read_to_string(&settings).unwrap(), @r#"
-    {
-      "theme": "dark",
-      "permissions": {
-        "allow": [
-          "Bash(git:*)"
-        ],
-        "deny": [
-          "Read(.env)"
-        ]
-      },
-      "env": {}
-    }
-    "#);
+    // Byte for byte what the user had: their formatting, order and entries.
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
     assert!(files[..3].iter().all(|f| !f.exists()));
 }
 
@@ -340,4 +323,62 @@ fn uninstall_leaves_a_home_as_it_found_it() {
     assert_eq!(listing(), before);
     let out = env.run(&["skill", "status", "--user", "--project"]);
     assert_eq!(code(&out), 2, "{}", env.render(&out));
+}
+
+/// Editing Claude Code's settings (`--allow`) changes relay's entries and nothing else: not
+/// comments, big numbers, duplicate keys or formatting; a symlink's target is edited and the
+/// link kept; permission bits kept; a file relay cannot edit safely is refused before any
+/// skill is written.
+#[test]
+fn settings_edits_keep_everything_that_is_not_relays() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = TestEnv::new();
+    let home = env.root.parent().unwrap();
+    let real = home.join("dotfiles/claude-settings.json");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    let original = "{\n    // mine\n    \"big\": 123456789012345678901234567890,\n    \"dup\": 1,\n    \"dup\": 2,\n    \"permissions\": { \"allow\": [ \"Bash(ls:*)\" ] }\n}\n";
+    std::fs::write(&real, original).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = home.join(".claude/settings.json");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    env.ok(&["skill", "install", "--agent", "claude", "--allow"]);
+    let edited = std::fs::read_to_string(&real).unwrap();
+    assert_snapshot!(edited, @r#"
+    {
+        // mine
+        "big": 123456789012345678901234567890,
+        "dup": 1,
+        "dup": 2,
+        "permissions": { "allow": [ "Bash(ls:*)", "Skill(relay)", "Bash(relay:*)" ] }
+    }
+    "#);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    env.ok(&["skill", "uninstall", "--agent", "claude"]);
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), original);
+
+    // Read-only, or not JSON at all: refused, and no skill written either.
+    let env = TestEnv::new();
+    let home = env.root.parent().unwrap();
+    let settings = home.join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    for (text, mode) in [("{}\n", 0o444), ("{ not json", 0o644)] {
+        std::fs::write(&settings, text).unwrap();
+        std::fs::set_permissions(&settings, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = env.run(&["skill", "install", "--allow"]);
+        assert_eq!(code(&out), 1, "{}", env.render(&out));
+        assert!(!home.join(".claude/skills").exists(), "a skill was written");
+        assert!(!home.join(".codex").exists(), "a skill was written");
+        assert_eq!(std::fs::read_to_string(&settings).unwrap(), text);
+        std::fs::set_permissions(&settings, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
 }
