@@ -83,6 +83,12 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     Skill(skill::SkillArgs),
     Spec(spec::SpecArgs),
+    /// (internal) Runs the plan stored in a request's run record: the background half of --bg.
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// The request whose run record holds the plan.
+        request: PathBuf,
+    },
     /// (internal) Guards a peer group's deadline if the relay that started it dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog(WatchdogArgs),

@@ -9,6 +9,7 @@ use clap::error::ErrorKind;
 
 mod cli;
 mod commands;
+mod engine;
 mod error;
 mod input;
 mod output;

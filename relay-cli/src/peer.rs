@@ -21,16 +21,6 @@ pub enum Mode {
     Full,
 }
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::ReadOnly => "read-only",
-            Mode::Write => "write",
-            Mode::Full => "full",
-        }
-    }
-}
-
 /// How to read what the peer printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -136,6 +136,9 @@ pub struct RunRecord {
     /// The peer's final message, when relay could not save it as the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_message: Option<String>,
+    /// What was asked: the background supervisor runs exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::engine::CallPlan>,
 }
 
 /// The request of the call the user named (`wait`, `status`, `cancel`): as
@@ -176,7 +179,7 @@ pub fn live_state(
     match (running, outcome) {
         (true, _)
             if supervisor.is_some_and(|(pid, start)| {
-                crate::supervise::is_same_process(pid, start, Some("call"))
+                crate::supervise::is_same_process(pid, start, crate::supervise::SUPERVISOR_ARGS)
             }) =>
         {
             "running"

@@ -256,15 +256,20 @@ pub fn start_time(pid: u32) -> Option<u64> {
     os::start_time(pid)
 }
 
-/// Is this the process relay recorded: `pid` running with `arg` among its arguments (when
-/// given) and, where the start time was recorded, started then? A reused pid does not count.
-pub fn is_same_process(pid: u32, start: Option<u64>, arg: Option<&str>) -> bool {
+/// The argument that marks a relay process supervising a call: `relay call` in the foreground,
+/// `relay __supervise` for `--bg`.
+pub const SUPERVISOR_ARGS: &[&str] = &["call", "__supervise"];
+
+/// Is this the process relay recorded: `pid` running with one of `args` among its arguments
+/// (when any are given) and, where the start time was recorded, started then? A reused pid
+/// does not count.
+pub fn is_same_process(pid: u32, start: Option<u64>, args: &[&str]) -> bool {
     let started_then = match start {
         Some(s) => os::start_time(pid) == Some(s),
         // No start time recorded (an older record, or not Linux): the command line only.
         None => true,
     };
-    started_then && arg.is_none_or(|a| os::runs_with_arg(pid, a))
+    started_then && (args.is_empty() || args.iter().any(|a| os::runs_with_arg(pid, a)))
 }
 
 /// Asks one process to stop (SIGTERM).

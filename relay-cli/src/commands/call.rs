@@ -1,22 +1,19 @@
 //! `relay call`: write the request, run the peer under supervision, validate the reply, and
 //! print a compact result the calling agent can branch on.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use relay_core::{
-    FileKind, Message, NewResponse, RelayDir, Verify, create_request, exit, fields, read_request,
-    reply_path, write_new, write_response,
-};
+use relay_core::{create_request, exit, fields};
 
+use crate::engine::{Call, CallPlan};
 use crate::error::{CliError, usage};
 use crate::input;
-use crate::peer::{self, Mode, PeerSpec, Vars};
+use crate::peer::Mode;
 use crate::result;
-use crate::run::{self, Outcome, RunRecord, State};
-use crate::supervise::{self, End, Limits, Spawn, StopFlags};
+use crate::run::{self, RunRecord};
+use crate::supervise::StopFlags;
 
 /// Hand a task to a peer agent and wait for its verified answer.
 ///
@@ -79,10 +76,6 @@ pub struct CallArgs {
     /// Print the whole result as JSON.
     #[arg(long)]
     pub json: bool,
-
-    /// (internal) Supervise this existing request: the background half of --bg.
-    #[arg(long, hide = true, value_name = "REQUEST")]
-    pub supervise: Option<PathBuf>,
 }
 
 /// `90`, `90s`, `20m`, `2h` (for other commands' flags too).
@@ -114,33 +107,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
-/// How deep relay calls may nest (a peer calling relay calling a peer ...).
-const DEFAULT_MAX_DEPTH: u32 = 2;
-
-/// How deep this relay runs inside relay calls (`RELAY_DEPTH`, set for every peer), and how
-/// deep calls may nest (`RELAY_MAX_DEPTH`).
-pub fn nesting() -> (u64, u64) {
-    let depth = env_u64("RELAY_DEPTH").unwrap_or(0);
-    (
-        depth,
-        env_u64("RELAY_MAX_DEPTH").unwrap_or(u64::from(DEFAULT_MAX_DEPTH)),
-    )
-}
-
-fn env_u64(key: &str) -> Option<u64> {
-    std::env::var(key).ok()?.parse().ok()
-}
-
 pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    fields::check_slug(&args.to).map_err(|m| {
+    let to = args.to.as_str();
+    fields::check_slug(to).map_err(|m| {
         usage(
             format!("--to {m}"),
             "peers: codex, claude, gemini, or one from the config file",
         )
     })?;
-    let (depth, max_depth) = nesting();
-    if depth >= max_depth && args.supervise.is_none() {
+    let (depth, max_depth) = crate::engine::nesting();
+    if depth >= max_depth {
         return Err(CliError {
             code: exit::RECURSION,
             message: format!("refusing to nest relay calls deeper than {max_depth} (RELAY_DEPTH={depth})"),
@@ -155,24 +132,26 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     {
         return Err(CliError {
             code: exit::FAILURE,
-            message: format!("running inside Codex's sandbox with the network disabled: {} could not reach its model API", args.to),
+            message: format!("running inside Codex's sandbox with the network disabled: {to} could not reach its model API"),
             hint: Some("restart Codex with `-c sandbox_workspace_write.network_access=true`; set RELAY_ALLOW_NO_NETWORK=1 for a peer that needs no network".into()),
         }
         .into());
     }
-    let spec = match &args.peer_cmd {
-        Some(cmd) => peer::from_shell(cmd),
-        None => peer::all_peers()?.remove(&args.to).ok_or_else(|| {
-            usage(
-                format!("unknown peer `{}`", args.to),
-                format!(
-                    "built in: codex, claude, gemini; add others in {} or pass --peer-cmd",
-                    peer::config_path()
-                        .map_or("the config file".into(), |p| p.display().to_string())
-                ),
-            )
-        })?,
+    let mut plan = CallPlan {
+        peer: to.to_owned(),
+        peer_cmd: args.peer_cmd.clone(),
+        spec: None,
+        program: PathBuf::new(),
+        from: String::new(),
+        mode: args.mode,
+        model: args.model.clone(),
+        effort: args.request.effort.clone(),
+        timeout_ms: millis(args.timeout),
+        idle_timeout_ms: args.idle_timeout.map(millis),
+        depth,
     };
+    plan.resolve()?;
+    let spec = plan.spec();
     // Before anything is written: a missing CLI must not leave a request nobody answers.
     let program = which::which(spec.program()).map_err(|_| CliError {
         code: exit::PEER_NOT_FOUND,
@@ -186,26 +165,20 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
         Some(f) => f.clone(),
         None => input::detect_from().to_owned(),
     };
-    let request_path = match &args.supervise {
-        Some(path) => relay.contain(path)?,
-        None => {
-            input::note_new_session(&relay, &args.request);
-            let new = args
-                .request
-                .new_request(&from, &args.to, args.mode == Mode::ReadOnly)?;
-            create_request(&relay, &new, input::now()?)?.path
-        }
-    };
+    input::note_new_session(&relay, &args.request);
+    let new = args
+        .request
+        .new_request(&from, to, args.mode == Mode::ReadOnly)?;
+    let request_path = create_request(&relay, &new, input::now()?)?.path;
+    plan.program = program;
+    plan.from = from;
     let call = Call {
         relay: &relay,
-        spec: &spec,
-        program: &program,
-        args,
-        from: &from,
-        depth,
+        plan: &plan,
+        quiet: args.json,
     };
     if args.bg {
-        return call.start_background(&request_path);
+        return call.start_background(&request_path, args.json);
     }
     let stop = StopFlags::install().context("installing signal handlers")?;
     let record = call.execute(&request_path, &stop)?;
@@ -213,645 +186,28 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
 }
 
-struct Call<'a> {
-    relay: &'a RelayDir,
-    spec: &'a PeerSpec,
-    program: &'a Path,
-    args: &'a CallArgs,
-    from: &'a str,
-    depth: u64,
-}
-
-/// The prompt the peer gets: it names the request file (the peer reads everything else there),
-/// or, when the request's text comes on stdin before the prompt, says it is above.
-fn prompt(request: &Path, mode: Mode, on_stdin: bool) -> String {
-    let answer = match mode {
-        Mode::ReadOnly => {
-            "then give your whole reply, in the format its footer shows, as your final message"
-        }
-        _ => "then write your reply to the exact file its footer names, in the format it shows",
+/// `relay __supervise REQUEST`: the background half of `--bg`, running the plan stored in the
+/// request's run record.
+pub fn supervise_stored(root: Option<&PathBuf>, request: &Path) -> anyhow::Result<u8> {
+    let relay = &input::relay_dir(root)?;
+    let request = relay.contain(request)?;
+    let mut plan = RunRecord::load(&request)?.plan.with_context(|| {
+        format!(
+            "{} holds no plan to run (written by an older relay)",
+            run::record_path(&request).display()
+        )
+    })?;
+    plan.resolve()?;
+    let call = Call {
+        relay,
+        plan: &plan,
+        quiet: true,
     };
-    let what = if on_stdin {
-        "The text above is the relay request"
-    } else {
-        "Read and execute the relay request in"
-    };
-    let how = if on_stdin {
-        " (already read for you; do not read it again)"
-    } else {
-        ""
-    };
-    format!(
-        "{what} {}{how}: do the task it describes, {answer}.",
-        request.display()
-    )
-}
-
-impl Call<'_> {
-    fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
-        let request = read_request(request_path)?;
-        let resume = self.previous_peer_session(request_path, &request);
-        let mut record = self.new_record(request_path, &request, resume.as_deref())?;
-        record.save()?;
-        let t0 = Instant::now();
-        // From here on every way the call can end leaves a finished record with a documented
-        // outcome and the reason: never a record stuck at `running`.
-        if let Err(e) = self.run_peer(&mut record, resume.as_deref(), stop, t0) {
-            finish(
-                &mut record,
-                Outcome::NoReply,
-                format!(
-                    "relay could not finish the call: {}",
-                    crate::error::render(&e)
-                ),
-            );
-        }
-        record.state = State::Finished;
-        record.ended = Some(input::now()?);
-        record.elapsed_ms = millis(t0.elapsed());
-        if let Err(e) = record.save() {
-            eprintln!(
-                "relay: could not save the run record: {}",
-                crate::error::render(&e)
-            );
-        }
-        if let Err(e) = run::append_ledger(self.relay, &record) {
-            eprintln!(
-                "relay: warning: could not add the call to the ledger: {}",
-                crate::error::render(&e)
-            );
-        }
-        Ok(record)
-    }
-
-    /// Runs the peer (again from the files if resuming its session fails) and judges what it
-    /// left.
-    fn run_peer(
-        &self,
-        record: &mut RunRecord,
-        resume: Option<&str>,
-        stop: &StopFlags,
-        t0: Instant,
-    ) -> anyhow::Result<()> {
-        let reply = record.reply.clone();
-        let (mut outcome, mut report) = self.attempt(record, resume, stop, t0)?;
-        // A peer session that cannot be resumed (expired, other machine, other cwd) must not
-        // lose the turn: run it again from the files, which hold the whole history, and say so.
-        if resume.is_some()
-            && outcome.end == End::Exited
-            && !reply.exists()
-            && (outcome.exit_code != Some(0) || record.peer_error.is_some())
-        {
-            eprintln!(
-                "relay: resuming {} session {} failed; running the turn again from the session files",
-                self.args.to,
-                resume.unwrap_or_default()
-            );
-            for log in [&record.stdout_log, &record.stderr_log] {
-                let _ = std::fs::rename(log, log.with_extension("resume-failed.log"));
-            }
-            record.resume_fallback = true;
-            record.peer_error = None;
-            (outcome, report) = self.attempt(record, None, stop, t0)?;
-        }
-        self.conclude(record, &outcome, &report)
-    }
-
-    /// The run record of a call about to start.
-    fn new_record(
-        &self,
-        request_path: &Path,
-        request: &relay_core::Request,
-        resume: Option<&str>,
-    ) -> anyhow::Result<RunRecord> {
-        Ok(RunRecord {
-            exchange: request.reference(),
-            id: request.id.clone(),
-            session: request.session.clone(),
-            from: self.from.to_owned(),
-            peer: self.args.to.clone(),
-            mode: self.args.mode,
-            model: self.args.model.clone(),
-            effort: self.args.request.effort.clone(),
-            state: State::Running,
-            outcome: None,
-            exit_code: None,
-            reason: None,
-            supervisor_pid: std::process::id(),
-            supervisor_start: supervise::start_time(std::process::id()),
-            pid: None,
-            peer_start: None,
-            started: input::now()?,
-            ended: None,
-            elapsed_ms: 0,
-            timeout_s: self.args.timeout.as_secs(),
-            idle_timeout_s: self.args.idle_timeout.map(|d| d.as_secs()),
-            activity: None,
-            peer_exit_code: None,
-            peer_signal: None,
-            kill_ms: None,
-            request: request_path.to_path_buf(),
-            reply: reply_path(request_path),
-            stdout_log: relay_core::beside(request_path, relay_core::BESIDE_STDOUT_LOG),
-            stderr_log: relay_core::beside(request_path, relay_core::BESIDE_STDERR_LOG),
-            status: None,
-            verify: None,
-            salvaged: false,
-            diagnostics: Vec::new(),
-            peer_session: None,
-            resumed: resume.map(str::to_owned),
-            resume_fallback: false,
-            peer_error: None,
-            usage: peer::Usage::default(),
-            final_message: None,
-        })
-    }
-
-    /// The peer session id recorded by the latest earlier turn of this session with this peer.
-    fn previous_peer_session(
-        &self,
-        request_path: &Path,
-        request: &relay_core::Request,
-    ) -> Option<String> {
-        request.session.as_ref()?;
-        let dir = request_path.parent()?;
-        let this: u64 = request.id.parse().ok()?;
-        let turns = relay_core::session_turns(dir).ok()?;
-        turns
-            .iter()
-            .rev()
-            .filter(|t| t.number < this)
-            .find_map(|t| {
-                let r = RunRecord::load(&dir.join(format!("{}.req.md", t.stem))).ok()?;
-                // Checked again here: the record is a file under .relay/, so untrusted.
-                (r.peer == self.args.to)
-                    .then_some(r.peer_session)
-                    .flatten()
-                    .filter(|id| peer::valid_session_id(id))
-            })
-    }
-
-    fn attempt(
-        &self,
-        record: &mut RunRecord,
-        resume: Option<&str>,
-        stop: &StopFlags,
-        t0: Instant,
-    ) -> anyhow::Result<(supervise::Outcome, peer::PeerReport)> {
-        let on_stdin = self.spec.request_on_stdin;
-        let prompt = prompt(&record.request, self.args.mode, on_stdin);
-        let vars = Vars {
-            prompt: &prompt,
-            request: &record.request,
-            reply: &record.reply,
-            root: self.relay.root(),
-            mode: self.args.mode,
-            model: self.args.model.as_deref(),
-            effort: self.args.request.effort.as_deref(),
-            peer_session: resume,
-        };
-        let mut env_set: Vec<(String, String)> = self.spec.env.clone().into_iter().collect();
-        if self.args.mode == Mode::Full {
-            env_set.extend(self.spec.full_env.clone());
-        }
-        env_set.extend([
-            ("RELAY_DEPTH".to_owned(), (self.depth + 1).to_string()),
-            ("RELAY_PEER".to_owned(), self.args.to.clone()),
-            (
-                "RELAY_REQUEST".to_owned(),
-                record.request.display().to_string(),
-            ),
-            ("RELAY_REPLY".to_owned(), record.reply.display().to_string()),
-            ("RELAY_PROMPT".to_owned(), prompt.clone()),
-            ("NO_COLOR".to_owned(), "1".to_owned()),
-        ]);
-        let mut env_remove: Vec<String> = peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect();
-        env_remove.extend(self.spec.unset_env.iter().cloned());
-        let spawn = Spawn {
-            program: self.program.to_path_buf(),
-            args: self.spec.argv(&vars).into_iter().map(Into::into).collect(),
-            cwd: self.relay.root().to_path_buf(),
-            env_set,
-            env_remove,
-            stdout: record.stdout_log.clone(),
-            stderr: record.stderr_log.clone(),
-            stdin_text: if on_stdin {
-                Some(relay_core::read_text(&record.request, FileKind::Request)?)
-            } else {
-                None
-            },
-        };
-        let limits = Limits {
-            timeout: self.args.timeout.saturating_sub(t0.elapsed()),
-            idle: self.args.idle_timeout,
-            grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
-            settle: Duration::from_millis(env_u64("RELAY_SETTLE_MS").unwrap_or(3000)),
-            log_cap: 16 * 1024 * 1024,
-        };
-        let child = supervise::start(&spawn)
-            .with_context(|| format!("starting {}", self.program.display()))?;
-        record.pid = Some(child.id());
-        record.peer_start = supervise::start_time(child.id());
-        record.save()?;
-        let spinner = Spinner::new(self.args.json || self.args.supervise.is_some());
-        let mut last_save = Instant::now();
-        let format = self.spec.output;
-        let timeout_s = self.args.timeout.as_secs();
-        let peer_name = self.args.to.clone();
-        let reply = record.reply.clone();
-        let outcome = supervise::supervise(
-            child,
-            &spawn,
-            &limits,
-            stop,
-            &reply,
-            Instant::now(),
-            &mut |tick| {
-                let activity = peer::activity(
-                    format,
-                    &read_tail(tick.stdout, 4096),
-                    &read_tail(tick.stderr, 4096),
-                );
-                let elapsed = t0.elapsed().as_secs();
-                spinner.set(format!(
-                    "{peer_name} · {elapsed}s / {timeout_s}s · {}",
-                    activity.as_deref().unwrap_or("starting")
-                ));
-                if last_save.elapsed() >= Duration::from_secs(1) {
-                    last_save = Instant::now();
-                    record.activity = activity;
-                    record.elapsed_ms = millis(t0.elapsed());
-                    let _ = record.save();
-                }
-            },
-        )?;
-        spinner.finish();
-        // Lossy: one stray non-UTF-8 byte must not cost the final message, session id and usage.
-        let stdout =
-            String::from_utf8_lossy(&std::fs::read(&record.stdout_log).unwrap_or_default())
-                .into_owned();
-        let stderr = read_tail(&record.stderr_log, 256 * 1024);
-        let report = peer::read_report(format, &stdout, &stderr);
-        record.activity = peer::activity(format, &peer::tail(&stdout, 4096), &stderr);
-        record.peer_exit_code = outcome.exit_code;
-        record.peer_signal = outcome.signal;
-        record.kill_ms = outcome.kill_time.map(millis);
-        record.peer_session = report.session_id.clone().or(record.peer_session.take());
-        record.peer_error = report.error.clone();
-        record.usage = report.usage.clone();
-        if !outcome.survivors.is_empty() {
-            eprintln!(
-                "relay: warning: processes {:?} survived SIGKILL",
-                outcome.survivors
-            );
-        }
-        Ok((outcome, report))
-    }
-
-    /// Decides the outcome from how the peer ended and what it left: a valid reply wins; else
-    /// an answer it printed is salvaged into the reply file; else there is no reply.
-    fn conclude(
-        &self,
-        record: &mut RunRecord,
-        outcome: &supervise::Outcome,
-        report: &peer::PeerReport,
-    ) -> anyhow::Result<()> {
-        let killed = match outcome.end {
-            End::Exited => None,
-            End::Timeout => Some((
-                Outcome::Timeout,
-                format!(
-                    "timed out after {}s; the peer's process tree was killed",
-                    self.args.timeout.as_secs()
-                ),
-            )),
-            End::Idle => Some((
-                Outcome::IdleTimeout,
-                format!(
-                    "no output for {}s; the peer's process tree was killed",
-                    self.args.idle_timeout.unwrap_or_default().as_secs()
-                ),
-            )),
-            End::Interrupted => Some((
-                Outcome::Interrupted,
-                "interrupted (Ctrl-C); the peer's process tree was killed".to_owned(),
-            )),
-            End::Terminated => Some((
-                Outcome::Terminated,
-                "terminated (SIGTERM); the peer's process tree was killed".to_owned(),
-            )),
-        };
-        if let Some((o, why)) = &killed
-            && matches!(o, Outcome::Interrupted | Outcome::Terminated)
-        {
-            finish(record, *o, why.clone());
-            return Ok(());
-        }
-        // What is at the reply path, without following a link: only a regular file is a reply.
-        if let Ok(meta) = std::fs::symlink_metadata(&record.reply)
-            && !meta.is_file()
-        {
-            let what = if meta.file_type().is_symlink() {
-                "a symbolic link"
-            } else if meta.is_dir() {
-                "a directory"
-            } else {
-                "a special file"
-            };
-            finish(
-                record,
-                Outcome::InvalidReply,
-                format!(
-                    "the reply path holds {what}, not a file; relay reads only regular files under .relay/"
-                ),
-            );
-            return Ok(());
-        }
-        // Read-only peers cannot write: their final message is the reply, written by relay.
-        if !record.reply.exists()
-            && killed.is_none()
-            && self.args.mode == Mode::ReadOnly
-            && let Some(text) = report
-                .final_message
-                .as_deref()
-                .and_then(|m| as_reply(&record.reply, m))
-        {
-            write_new(&record.reply, text.as_bytes())?;
-        }
-        if record.reply.exists() {
-            return self.judge_reply(record, killed.as_ref().map(|k| k.1.as_str()));
-        }
-        if let Some((o, why)) = killed {
-            finish(record, o, why);
-            return Ok(());
-        }
-        let final_message = report
-            .final_message
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty());
-        let Some(text) = final_message else {
-            let mut why = format!("{} exited", self.args.to);
-            match (outcome.exit_code, outcome.signal) {
-                (Some(c), _) => why.push_str(&format!(" with code {c}")),
-                (None, Some(sig)) => why.push_str(&format!(" on signal {sig}")),
-                _ => {}
-            }
-            why.push_str(" without writing the reply");
-            if let Some(e) = &report.error {
-                why.push_str(&format!(": {e}"));
-            }
-            finish(record, Outcome::NoReply, why);
-            return Ok(());
-        };
-        let failed = outcome.exit_code != Some(0) || report.error.is_some();
-        // A NUL byte would make the reply invalid (bodies must not hold one): kept visible.
-        let text = text.replace('\0', "\u{FFFD}");
-        let new = NewResponse {
-            re: None,
-            from: None,
-            to: None,
-            status: if failed {
-                relay_core::Status::Error
-            } else {
-                relay_core::Status::Done
-            },
-            verify: Verify::Skip,
-            body: format!("{text}\n"),
-            salvaged: Some("final-message".into()),
-        };
-        let response = match write_response(self.relay, &record.request, &new, false, input::now()?)
-        {
-            Ok((response, _)) => response,
-            Err(e) => {
-                // The request is gone (the peer deleted it), or the disk is full: the answer
-                // is kept in the run record instead of being lost.
-                record.final_message = Some(peer::tail(&text, 256 * 1024));
-                finish(
-                    record,
-                    Outcome::NoReply,
-                    format!(
-                        "{} wrote no reply file, and relay could not save its final message as the reply ({}); it is in the run record (final_message)",
-                        self.args.to,
-                        crate::error::render(&e.into())
-                    ),
-                );
-                return Ok(());
-            }
-        };
-        record.status = Some(response.status);
-        record.verify = Some(Verify::Skip);
-        record.salvaged = true;
-        let why = format!(
-            "{} wrote no reply file; relay saved its final message as the reply (salvaged, verify skip)",
-            self.args.to
-        );
-        finish(record, Outcome::Salvaged, why);
-        Ok(())
-    }
-
-    /// A reply file exists: it must parse, validate and answer this request.
-    fn judge_reply(&self, record: &mut RunRecord, killed: Option<&str>) -> anyhow::Result<()> {
-        let report = match relay_core::validate_file(&record.reply) {
-            Ok(r) => r,
-            Err(e) => {
-                finish(
-                    record,
-                    Outcome::InvalidReply,
-                    format!("the reply cannot be read: {e}"),
-                );
-                return Ok(());
-            }
-        };
-        record.diagnostics = report.diagnostics.iter().map(ToString::to_string).collect();
-        let response = match (&report.message, report.is_valid()) {
-            (Some(Message::Response(r)), true) if r.re == record.id => r.clone(),
-            (Some(Message::Response(r)), true) => {
-                record.diagnostics.push(format!(
-                    "{}: re: is `{}`, but this request is `{}`",
-                    record.reply.display(),
-                    r.re,
-                    record.id
-                ));
-                finish(
-                    record,
-                    Outcome::InvalidReply,
-                    "the reply answers another request".into(),
-                );
-                return Ok(());
-            }
-            _ => {
-                finish(
-                    record,
-                    Outcome::InvalidReply,
-                    "the reply file is not a valid relay reply".into(),
-                );
-                return Ok(());
-            }
-        };
-        record.status = Some(response.status);
-        record.verify = Some(response.verify);
-        record.salvaged = response.salvaged.is_some();
-        let outcome = match (response.status, response.verify) {
-            (relay_core::Status::Error, _) => Outcome::StatusError,
-            (_, Verify::Fail) => Outcome::VerifyFailed,
-            _ => Outcome::Ok,
-        };
-        let why = match killed {
-            Some(k) => format!("reply written, then {k}"),
-            None => format!("{} replied", self.args.to),
-        };
-        finish(record, outcome, why);
-        Ok(())
-    }
-}
-
-fn finish(record: &mut RunRecord, outcome: Outcome, why: String) {
-    record.outcome = Some(outcome);
-    record.exit_code = Some(outcome.exit_code());
-    record.reason = Some(why);
-}
-
-/// The peer's final message as a reply file, if it is one (possibly inside a code fence).
-fn as_reply(path: &Path, message: &str) -> Option<String> {
-    let t = message.trim();
-    let t = match t.strip_prefix("```") {
-        Some(rest) => rest
-            .split_once('\n')?
-            .1
-            .trim_end()
-            .strip_suffix("```")?
-            .trim(),
-        None => t,
-    };
-    let text = format!("{t}\n");
-    let parsed = relay_core::parse(path, &text);
-    (!parsed.has_errors() && matches!(parsed.message, Some(Message::Response(_)))).then_some(text)
+    let stop = StopFlags::install().context("installing signal handlers")?;
+    let record = call.execute(&request, &stop)?;
+    Ok(record.exit_code.unwrap_or(exit::FAILURE))
 }
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The last `max` bytes of a file, as text.
-fn read_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map_or(0, |m| m.len());
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = f.take(max).read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// A spinner on stderr with elapsed time, timeout and the peer's latest activity; only on a
-/// terminal (nothing decorative when piped).
-struct Spinner(Option<indicatif::ProgressBar>);
-
-impl Spinner {
-    fn new(quiet: bool) -> Spinner {
-        if quiet || !std::io::stderr().is_terminal() {
-            return Spinner(None);
-        }
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Spinner(Some(bar))
-    }
-
-    fn set(&self, msg: String) {
-        if let Some(b) = &self.0 {
-            b.set_message(msg);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
-        }
-    }
-}
-
-/// `--bg`: the request is written; start a detached `relay call --supervise` for it and return.
-impl Call<'_> {
-    fn start_background(&self, request: &Path) -> anyhow::Result<u8> {
-        let (relay, args, from) = (self.relay, self.args, self.from);
-        let exe = std::env::current_exe().context("finding relay's own executable")?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("--root")
-            .arg(relay.root())
-            .arg("call")
-            .arg("--supervise")
-            .arg(request);
-        cmd.args([
-            "--to",
-            &args.to,
-            "--from",
-            from,
-            "--mode",
-            args.mode.as_str(),
-        ]);
-        cmd.arg("--timeout")
-            .arg(format!("{}s", args.timeout.as_secs_f64()));
-        if let Some(d) = args.idle_timeout {
-            cmd.arg("--idle-timeout")
-                .arg(format!("{}s", d.as_secs_f64()));
-        }
-        for (flag, v) in [
-            ("--model", &args.model),
-            ("--effort", &args.request.effort),
-            ("--name", &args.request.name),
-            ("--session", &args.request.session),
-            ("--peer-cmd", &args.peer_cmd),
-        ] {
-            if let Some(v) = v {
-                cmd.arg(flag).arg(v);
-            }
-        }
-        let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
-        let log_file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
-        #[cfg(unix)]
-        {
-            // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
-            use std::os::unix::process::CommandExt as _;
-            cmd.process_group(0);
-        }
-        let child = cmd.spawn().context("starting the background supervisor")?;
-        let parsed = read_request(request)?;
-        // Written now, so `relay wait` / `status` right after this returns find the call; the
-        // supervisor rewrites it as soon as it starts.
-        let mut record = self.new_record(request, &parsed, None)?;
-        record.supervisor_pid = child.id();
-        record.supervisor_start = supervise::start_time(child.id());
-        record.save()?;
-        let reference = parsed.reference();
-        let reply = reply_path(request);
-        if args.json {
-            crate::output::json(&serde_json::json!({
-                "exchange": reference,
-                "state": "running",
-                "supervisor_pid": child.id(),
-                "request": request,
-                "reply": reply,
-                "run_record": run::record_path(request),
-            }))?;
-        } else {
-            println!(
-                "relay call: id={reference} outcome=started peer={} pid={} reply={}",
-                args.to,
-                child.id(),
-                reply.display()
-            );
-            eprintln!(
-                "relay: running in the background; `relay wait {reference}` waits for the reply, `relay cancel {reference}` stops it"
-            );
-        }
-        debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
-        Ok(exit::OK)
-    }
 }

@@ -58,7 +58,7 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
     let mut r = record;
     let ours = r.peer_start.is_some()
         && r.pid
-            .is_some_and(|pid| crate::supervise::is_same_process(pid, r.peer_start, None));
+            .is_some_and(|pid| crate::supervise::is_same_process(pid, r.peer_start, &[]));
     if ours && let Some(pid) = r.pid {
         crate::supervise::kill_group(pid);
         r.state = State::Finished;

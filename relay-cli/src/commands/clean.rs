@@ -127,7 +127,11 @@ fn keep_reason(e: &Exchange, args: &CleanArgs, now: time::OffsetDateTime) -> Opt
     let running = e.run.as_ref().is_some_and(|r| {
         r.state == RunState::Running
             && r.supervisor_pid.is_some_and(|p| {
-                crate::supervise::is_same_process(p, r.supervisor_start, Some("call"))
+                crate::supervise::is_same_process(
+                    p,
+                    r.supervisor_start,
+                    crate::supervise::SUPERVISOR_ARGS,
+                )
             })
     });
     if running {

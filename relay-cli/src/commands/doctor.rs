@@ -336,7 +336,7 @@ fn env_checks(relay_root: Option<&Path>) -> Vec<EnvCheck> {
             fix: Some("nothing to do: relay sets IS_SANDBOX=1 for claude in --mode full only".into()),
         });
     }
-    let (depth, max) = crate::commands::call::nesting();
+    let (depth, max) = crate::engine::nesting();
     if depth > 0 {
         out.push(EnvCheck {
             level: if depth >= max { "error" } else { "info" },

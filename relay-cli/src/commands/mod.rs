@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor::run(root, &args),
         Command::Skill(args) => skill::run(root, &args),
         Command::Spec(args) => spec::run(&args),
+        Command::Supervise { request } => call::supervise_stored(root, &request),
         Command::Watchdog(args) => {
             crate::supervise::watch(
                 args.group,

@@ -30,7 +30,11 @@ pub struct StatusArgs {
 /// Is the relay process that supervises this call still there? (Its pid must still run a
 /// `relay call`, so a reused pid does not count.)
 pub fn supervisor_alive(r: &RunRecord) -> bool {
-    crate::supervise::is_same_process(r.supervisor_pid, r.supervisor_start, Some("call"))
+    crate::supervise::is_same_process(
+        r.supervisor_pid,
+        r.supervisor_start,
+        crate::supervise::SUPERVISOR_ARGS,
+    )
 }
 
 pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {

@@ -903,3 +903,27 @@ fn the_deadline_holds_when_relay_is_killed() {
         t0.elapsed()
     );
 }
+
+/// `--bg`: the supervisor runs the plan stored in the run record, so values that look like
+/// flags or hold spaces and quotes arrive exactly as given (no command line is re-built).
+#[test]
+fn a_background_call_runs_exactly_the_plan_it_was_given() {
+    let c = Call::new();
+    let out = c.run(
+        "instant",
+        &["--bg", "--model=--dangerously-skip-permissions 'x' \"y\""],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let out = c.env.run(&["wait", "instant", "--json"]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+    let rec = c.record("instant");
+    assert_eq!(
+        rec["plan"]["model"],
+        "--dangerously-skip-permissions 'x' \"y\""
+    );
+    assert_eq!(rec["outcome"], "ok");
+    // The peer's table entry is looked up again, never stored (a config peer's env may hold
+    // secrets).
+    assert!(rec["plan"].get("spec").is_none(), "{rec:#}");
+}

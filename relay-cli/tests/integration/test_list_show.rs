@@ -399,7 +399,11 @@ fn list_and_show_read_the_run_record() {
     env.ok(&["req", "--to", "fake", "--name", "manual", "t"]);
     // Wait until the background call is really running.
     let t0 = std::time::Instant::now();
-    while !env.ok(&["status", "running"]).contains("running ") {
+    while !{
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["status", "running", "--json"])).unwrap_or_default();
+        v["live_state"] == "running" && v["pid"].is_u64()
+    } {
         assert!(t0.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -480,7 +484,12 @@ fn clean_removes_finished_exchanges_only() {
     env.ok(&["req", "--to", "fake", "--name", "manual", "t"]);
     assert_eq!(call("bg", "hang", &["--bg"]), 0);
     let t0 = std::time::Instant::now();
-    while !env.ok(&["status", "bg"]).contains("running ") {
+    // Running, and its peer started (its logs exist).
+    while !{
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["status", "bg", "--json"])).unwrap_or_default();
+        v["live_state"] == "running" && v["pid"].is_u64()
+    } {
         assert!(t0.elapsed().as_secs() < 20);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

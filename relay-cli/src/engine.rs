@@ -1,0 +1,761 @@
+//! The call engine: everything `relay call` does once it knows what to run. Commands build a
+//! [`CallPlan`] (plain data: no clap types) and get back a typed [`RunRecord`]; `relay call`,
+//! its `--bg` supervisor and `relay wait` go through here, and so will handoffs, reviews,
+//! fan-out and CI runs.
+//!
+//! # Module tree
+//!
+//! - `engine` (this file): [`CallPlan`], [`Call`] (execute, attempt, conclude, judge), the
+//!   prompt, the spinner, `--bg`.
+//! - `supervise` (+ `supervise/unix.rs`): spawning the peer in its own process group, the
+//!   deadline and idle limits, Ctrl-C/SIGTERM, killing the whole tree, the watchdog.
+//! - `peer`: the table of peers (argv templates, modes, env, output formats, per-agent facts)
+//!   and reading what a peer printed (final message, session id, usage, error line, activity).
+//! - `run`: the [`RunRecord`] (`<stem>.run.json`), the ledger (`.relay/ledger.jsonl`), live
+//!   state, and process identity checks.
+//! - relay-core: the files (request, reply, validation, atomic writes, untrusted reads).
+//!
+//! # The states a call goes through
+//!
+//! ```text
+//! plan ──> request written ──> record `running` (pid, start time) ──> peer runs
+//!   │                                                           │
+//!   │  --bg: record with plan, then `relay __supervise` ────────┘
+//!   v
+//! peer ends (exited | timeout | idle | Ctrl-C | SIGTERM) ──> [resume failed? run again
+//! from the files] ──> conclude: reply valid? -> ok / verify-failed / status-error;
+//! invalid / not a regular file -> invalid-reply; none, but a final message -> salvaged
+//! (read-only: written as the reply); nothing -> no-reply; killed -> timeout / interrupted
+//!   ──> record `finished` (always: any error on the way becomes no-reply with its reason)
+//!   ──> ledger line ──> exit code (spec §9)
+//! ```
+//!
+//! # Invariants
+//!
+//! - **One peer per supervising process.** The supervisor's tree is the peer's process group
+//!   plus every descendant of the supervising relay process (it is their subreaper on Linux), so
+//!   a process may supervise exactly one peer at a time; parallel work (doctor's probes,
+//!   fan-out) runs one relay process per peer.
+//! - The watchdog (`relay __watchdog`) is excluded from the tree and killed by handle.
+//! - Every pid relay may signal later is recorded with its start time, and checked first.
+//! - A record written `running` always ends `finished` (or `stale`, by `relay cancel`).
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use relay_core::{
+    FileKind, Message, NewResponse, RelayDir, Verify, exit, read_request, reply_path, write_new,
+    write_response,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::input;
+use crate::peer::{self, Mode, PeerSpec, Vars};
+use crate::run::{self, Outcome, RunRecord, State};
+use crate::supervise::{self, End, Limits, Spawn, StopFlags};
+
+/// Everything a call needs to run: which peer, how, for how long. Plain data, stored in the
+/// run record so a background supervisor runs exactly this. The peer's table entry is looked
+/// up again from its name (or `--peer-cmd`) rather than stored: a config peer's environment may
+/// hold secrets that have no place in a file under `.relay/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallPlan {
+    /// The peer's name (`codex`, a config peer, anything with `--peer-cmd`).
+    pub peer: String,
+    /// `--peer-cmd`: the shell command that is the peer.
+    pub peer_cmd: Option<String>,
+    /// Its table entry, resolved by [`CallPlan::resolve`].
+    #[serde(skip)]
+    pub spec: Option<PeerSpec>,
+    /// The program, found on PATH before anything was written.
+    pub program: PathBuf,
+    /// The calling agent.
+    pub from: String,
+    pub mode: Mode,
+    pub model: Option<String>,
+    pub effort: Option<String>,
+    pub timeout_ms: u64,
+    pub idle_timeout_ms: Option<u64>,
+    /// How deep this call is nested (`RELAY_DEPTH` of the caller).
+    pub depth: u64,
+}
+
+impl CallPlan {
+    /// Looks the peer up: `--peer-cmd`, else the config file, else the built-ins.
+    pub fn resolve(&mut self) -> anyhow::Result<()> {
+        let spec = match &self.peer_cmd {
+            Some(cmd) => peer::from_shell(cmd),
+            None => peer::all_peers()?.remove(&self.peer).ok_or_else(|| {
+                crate::error::usage(
+                    format!("unknown peer `{}`", self.peer),
+                    format!(
+                        "built in: codex, claude, gemini; add others in {} or pass --peer-cmd",
+                        peer::config_path()
+                            .map_or("the config file".into(), |p| p.display().to_string())
+                    ),
+                )
+            })?,
+        };
+        self.spec = Some(spec);
+        Ok(())
+    }
+
+    /// The peer's table entry (after [`CallPlan::resolve`]).
+    pub fn spec(&self) -> &PeerSpec {
+        self.spec.as_ref().expect("CallPlan::resolve ran first")
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout_ms.map(Duration::from_millis)
+    }
+}
+
+/// How deep relay calls may nest (a peer calling relay calling a peer ...).
+const DEFAULT_MAX_DEPTH: u32 = 2;
+
+/// How deep this relay runs inside relay calls (`RELAY_DEPTH`, set for every peer), and how
+/// deep calls may nest (`RELAY_MAX_DEPTH`).
+pub fn nesting() -> (u64, u64) {
+    let depth = env_u64("RELAY_DEPTH").unwrap_or(0);
+    (
+        depth,
+        env_u64("RELAY_MAX_DEPTH").unwrap_or(u64::from(DEFAULT_MAX_DEPTH)),
+    )
+}
+
+fn env_u64(key: &str) -> Option<u64> {
+    std::env::var(key).ok()?.parse().ok()
+}
+
+/// One call being run: the plan and where it runs.
+pub struct Call<'a> {
+    pub relay: &'a RelayDir,
+    pub plan: &'a CallPlan,
+    /// No spinner (JSON output, or a background supervisor).
+    pub quiet: bool,
+}
+
+/// The prompt the peer gets: it names the request file (the peer reads everything else there),
+/// or, when the request's text comes on stdin before the prompt, says it is above.
+fn prompt(request: &Path, mode: Mode, on_stdin: bool) -> String {
+    let answer = match mode {
+        Mode::ReadOnly => {
+            "then give your whole reply, in the format its footer shows, as your final message"
+        }
+        _ => "then write your reply to the exact file its footer names, in the format it shows",
+    };
+    let what = if on_stdin {
+        "The text above is the relay request"
+    } else {
+        "Read and execute the relay request in"
+    };
+    let how = if on_stdin {
+        " (already read for you; do not read it again)"
+    } else {
+        ""
+    };
+    format!(
+        "{what} {}{how}: do the task it describes, {answer}.",
+        request.display()
+    )
+}
+
+impl Call<'_> {
+    pub fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
+        let request = read_request(request_path)?;
+        let resume = self.previous_peer_session(request_path, &request);
+        let mut record = self.new_record(request_path, &request, resume.as_deref())?;
+        record.save()?;
+        let t0 = Instant::now();
+        // From here on every way the call can end leaves a finished record with a documented
+        // outcome and the reason: never a record stuck at `running`.
+        if let Err(e) = self.run_peer(&mut record, resume.as_deref(), stop, t0) {
+            finish(
+                &mut record,
+                Outcome::NoReply,
+                format!(
+                    "relay could not finish the call: {}",
+                    crate::error::render(&e)
+                ),
+            );
+        }
+        record.state = State::Finished;
+        record.ended = Some(input::now()?);
+        record.elapsed_ms = millis(t0.elapsed());
+        if let Err(e) = record.save() {
+            eprintln!(
+                "relay: could not save the run record: {}",
+                crate::error::render(&e)
+            );
+        }
+        if let Err(e) = run::append_ledger(self.relay, &record) {
+            eprintln!(
+                "relay: warning: could not add the call to the ledger: {}",
+                crate::error::render(&e)
+            );
+        }
+        Ok(record)
+    }
+
+    /// Runs the peer (again from the files if resuming its session fails) and judges what it
+    /// left.
+    fn run_peer(
+        &self,
+        record: &mut RunRecord,
+        resume: Option<&str>,
+        stop: &StopFlags,
+        t0: Instant,
+    ) -> anyhow::Result<()> {
+        let reply = record.reply.clone();
+        let (mut outcome, mut report) = self.attempt(record, resume, stop, t0)?;
+        // A peer session that cannot be resumed (expired, other machine, other cwd) must not
+        // lose the turn: run it again from the files, which hold the whole history, and say so.
+        if resume.is_some()
+            && outcome.end == End::Exited
+            && !reply.exists()
+            && (outcome.exit_code != Some(0) || record.peer_error.is_some())
+        {
+            eprintln!(
+                "relay: resuming {} session {} failed; running the turn again from the session files",
+                self.plan.peer,
+                resume.unwrap_or_default()
+            );
+            for log in [&record.stdout_log, &record.stderr_log] {
+                let _ = std::fs::rename(log, log.with_extension("resume-failed.log"));
+            }
+            record.resume_fallback = true;
+            record.peer_error = None;
+            (outcome, report) = self.attempt(record, None, stop, t0)?;
+        }
+        self.conclude(record, &outcome, &report)
+    }
+
+    /// The run record of a call about to start.
+    fn new_record(
+        &self,
+        request_path: &Path,
+        request: &relay_core::Request,
+        resume: Option<&str>,
+    ) -> anyhow::Result<RunRecord> {
+        Ok(RunRecord {
+            exchange: request.reference(),
+            id: request.id.clone(),
+            session: request.session.clone(),
+            from: self.plan.from.clone(),
+            peer: self.plan.peer.clone(),
+            mode: self.plan.mode,
+            model: self.plan.model.clone(),
+            effort: self.plan.effort.clone(),
+            state: State::Running,
+            outcome: None,
+            exit_code: None,
+            reason: None,
+            supervisor_pid: std::process::id(),
+            supervisor_start: supervise::start_time(std::process::id()),
+            pid: None,
+            peer_start: None,
+            started: input::now()?,
+            ended: None,
+            elapsed_ms: 0,
+            timeout_s: self.plan.timeout().as_secs(),
+            idle_timeout_s: self.plan.idle_timeout().map(|d| d.as_secs()),
+            activity: None,
+            peer_exit_code: None,
+            peer_signal: None,
+            kill_ms: None,
+            request: request_path.to_path_buf(),
+            reply: reply_path(request_path),
+            stdout_log: relay_core::beside(request_path, relay_core::BESIDE_STDOUT_LOG),
+            stderr_log: relay_core::beside(request_path, relay_core::BESIDE_STDERR_LOG),
+            status: None,
+            verify: None,
+            salvaged: false,
+            diagnostics: Vec::new(),
+            peer_session: None,
+            resumed: resume.map(str::to_owned),
+            resume_fallback: false,
+            peer_error: None,
+            usage: peer::Usage::default(),
+            final_message: None,
+            plan: Some(self.plan.clone()),
+        })
+    }
+
+    /// The peer session id recorded by the latest earlier turn of this session with this peer.
+    fn previous_peer_session(
+        &self,
+        request_path: &Path,
+        request: &relay_core::Request,
+    ) -> Option<String> {
+        request.session.as_ref()?;
+        let dir = request_path.parent()?;
+        let this: u64 = request.id.parse().ok()?;
+        let turns = relay_core::session_turns(dir).ok()?;
+        turns
+            .iter()
+            .rev()
+            .filter(|t| t.number < this)
+            .find_map(|t| {
+                let r = RunRecord::load(&dir.join(format!("{}.req.md", t.stem))).ok()?;
+                // Checked again here: the record is a file under .relay/, so untrusted.
+                (r.peer == self.plan.peer)
+                    .then_some(r.peer_session)
+                    .flatten()
+                    .filter(|id| peer::valid_session_id(id))
+            })
+    }
+
+    fn attempt(
+        &self,
+        record: &mut RunRecord,
+        resume: Option<&str>,
+        stop: &StopFlags,
+        t0: Instant,
+    ) -> anyhow::Result<(supervise::Outcome, peer::PeerReport)> {
+        let on_stdin = self.plan.spec().request_on_stdin;
+        let prompt = prompt(&record.request, self.plan.mode, on_stdin);
+        let vars = Vars {
+            prompt: &prompt,
+            request: &record.request,
+            reply: &record.reply,
+            root: self.relay.root(),
+            mode: self.plan.mode,
+            model: self.plan.model.as_deref(),
+            effort: self.plan.effort.as_deref(),
+            peer_session: resume,
+        };
+        let mut env_set: Vec<(String, String)> = self.plan.spec().env.clone().into_iter().collect();
+        if self.plan.mode == Mode::Full {
+            env_set.extend(self.plan.spec().full_env.clone());
+        }
+        env_set.extend([
+            ("RELAY_DEPTH".to_owned(), (self.plan.depth + 1).to_string()),
+            ("RELAY_PEER".to_owned(), self.plan.peer.clone()),
+            (
+                "RELAY_REQUEST".to_owned(),
+                record.request.display().to_string(),
+            ),
+            ("RELAY_REPLY".to_owned(), record.reply.display().to_string()),
+            ("RELAY_PROMPT".to_owned(), prompt.clone()),
+            ("NO_COLOR".to_owned(), "1".to_owned()),
+        ]);
+        let mut env_remove: Vec<String> = peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect();
+        env_remove.extend(self.plan.spec().unset_env.iter().cloned());
+        let spawn = Spawn {
+            program: self.plan.program.clone(),
+            args: self
+                .plan
+                .spec()
+                .argv(&vars)
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            cwd: self.relay.root().to_path_buf(),
+            env_set,
+            env_remove,
+            stdout: record.stdout_log.clone(),
+            stderr: record.stderr_log.clone(),
+            stdin_text: if on_stdin {
+                Some(relay_core::read_text(&record.request, FileKind::Request)?)
+            } else {
+                None
+            },
+        };
+        let limits = Limits {
+            timeout: self.plan.timeout().saturating_sub(t0.elapsed()),
+            idle: self.plan.idle_timeout(),
+            grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
+            settle: Duration::from_millis(env_u64("RELAY_SETTLE_MS").unwrap_or(3000)),
+            log_cap: 16 * 1024 * 1024,
+        };
+        let child = supervise::start(&spawn)
+            .with_context(|| format!("starting {}", self.plan.program.display()))?;
+        record.pid = Some(child.id());
+        record.peer_start = supervise::start_time(child.id());
+        record.save()?;
+        let spinner = Spinner::new(self.quiet);
+        let mut last_save = Instant::now();
+        let format = self.plan.spec().output;
+        let timeout_s = self.plan.timeout().as_secs();
+        let peer_name = self.plan.peer.clone();
+        let reply = record.reply.clone();
+        let outcome = supervise::supervise(
+            child,
+            &spawn,
+            &limits,
+            stop,
+            &reply,
+            Instant::now(),
+            &mut |tick| {
+                let activity = peer::activity(
+                    format,
+                    &read_tail(tick.stdout, 4096),
+                    &read_tail(tick.stderr, 4096),
+                );
+                let elapsed = t0.elapsed().as_secs();
+                spinner.set(format!(
+                    "{peer_name} · {elapsed}s / {timeout_s}s · {}",
+                    activity.as_deref().unwrap_or("starting")
+                ));
+                if last_save.elapsed() >= Duration::from_secs(1) {
+                    last_save = Instant::now();
+                    record.activity = activity;
+                    record.elapsed_ms = millis(t0.elapsed());
+                    let _ = record.save();
+                }
+            },
+        )?;
+        spinner.finish();
+        // Lossy: one stray non-UTF-8 byte must not cost the final message, session id and usage.
+        let stdout =
+            String::from_utf8_lossy(&std::fs::read(&record.stdout_log).unwrap_or_default())
+                .into_owned();
+        let stderr = read_tail(&record.stderr_log, 256 * 1024);
+        let report = peer::read_report(format, &stdout, &stderr);
+        record.activity = peer::activity(format, &peer::tail(&stdout, 4096), &stderr);
+        record.peer_exit_code = outcome.exit_code;
+        record.peer_signal = outcome.signal;
+        record.kill_ms = outcome.kill_time.map(millis);
+        record.peer_session = report.session_id.clone().or(record.peer_session.take());
+        record.peer_error = report.error.clone();
+        record.usage = report.usage.clone();
+        if !outcome.survivors.is_empty() {
+            eprintln!(
+                "relay: warning: processes {:?} survived SIGKILL",
+                outcome.survivors
+            );
+        }
+        Ok((outcome, report))
+    }
+
+    /// Decides the outcome from how the peer ended and what it left: a valid reply wins; else
+    /// an answer it printed is salvaged into the reply file; else there is no reply.
+    fn conclude(
+        &self,
+        record: &mut RunRecord,
+        outcome: &supervise::Outcome,
+        report: &peer::PeerReport,
+    ) -> anyhow::Result<()> {
+        let killed = match outcome.end {
+            End::Exited => None,
+            End::Timeout => Some((
+                Outcome::Timeout,
+                format!(
+                    "timed out after {}s; the peer's process tree was killed",
+                    self.plan.timeout().as_secs()
+                ),
+            )),
+            End::Idle => Some((
+                Outcome::IdleTimeout,
+                format!(
+                    "no output for {}s; the peer's process tree was killed",
+                    self.plan.idle_timeout().unwrap_or_default().as_secs()
+                ),
+            )),
+            End::Interrupted => Some((
+                Outcome::Interrupted,
+                "interrupted (Ctrl-C); the peer's process tree was killed".to_owned(),
+            )),
+            End::Terminated => Some((
+                Outcome::Terminated,
+                "terminated (SIGTERM); the peer's process tree was killed".to_owned(),
+            )),
+        };
+        if let Some((o, why)) = &killed
+            && matches!(o, Outcome::Interrupted | Outcome::Terminated)
+        {
+            finish(record, *o, why.clone());
+            return Ok(());
+        }
+        // What is at the reply path, without following a link: only a regular file is a reply.
+        if let Ok(meta) = std::fs::symlink_metadata(&record.reply)
+            && !meta.is_file()
+        {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "a special file"
+            };
+            finish(
+                record,
+                Outcome::InvalidReply,
+                format!(
+                    "the reply path holds {what}, not a file; relay reads only regular files under .relay/"
+                ),
+            );
+            return Ok(());
+        }
+        // Read-only peers cannot write: their final message is the reply, written by relay.
+        if !record.reply.exists()
+            && killed.is_none()
+            && self.plan.mode == Mode::ReadOnly
+            && let Some(text) = report
+                .final_message
+                .as_deref()
+                .and_then(|m| as_reply(&record.reply, m))
+        {
+            write_new(&record.reply, text.as_bytes())?;
+        }
+        if record.reply.exists() {
+            return self.judge_reply(record, killed.as_ref().map(|k| k.1.as_str()));
+        }
+        if let Some((o, why)) = killed {
+            finish(record, o, why);
+            return Ok(());
+        }
+        let final_message = report
+            .final_message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
+        let Some(text) = final_message else {
+            let mut why = format!("{} exited", self.plan.peer);
+            match (outcome.exit_code, outcome.signal) {
+                (Some(c), _) => why.push_str(&format!(" with code {c}")),
+                (None, Some(sig)) => why.push_str(&format!(" on signal {sig}")),
+                _ => {}
+            }
+            why.push_str(" without writing the reply");
+            if let Some(e) = &report.error {
+                why.push_str(&format!(": {e}"));
+            }
+            finish(record, Outcome::NoReply, why);
+            return Ok(());
+        };
+        let failed = outcome.exit_code != Some(0) || report.error.is_some();
+        // A NUL byte would make the reply invalid (bodies must not hold one): kept visible.
+        let text = text.replace('\0', "\u{FFFD}");
+        let new = NewResponse {
+            re: None,
+            from: None,
+            to: None,
+            status: if failed {
+                relay_core::Status::Error
+            } else {
+                relay_core::Status::Done
+            },
+            verify: Verify::Skip,
+            body: format!("{text}\n"),
+            salvaged: Some("final-message".into()),
+        };
+        let response = match write_response(self.relay, &record.request, &new, false, input::now()?)
+        {
+            Ok((response, _)) => response,
+            Err(e) => {
+                // The request is gone (the peer deleted it), or the disk is full: the answer
+                // is kept in the run record instead of being lost.
+                record.final_message = Some(peer::tail(&text, 256 * 1024));
+                finish(
+                    record,
+                    Outcome::NoReply,
+                    format!(
+                        "{} wrote no reply file, and relay could not save its final message as the reply ({}); it is in the run record (final_message)",
+                        self.plan.peer,
+                        crate::error::render(&e.into())
+                    ),
+                );
+                return Ok(());
+            }
+        };
+        record.status = Some(response.status);
+        record.verify = Some(Verify::Skip);
+        record.salvaged = true;
+        let why = format!(
+            "{} wrote no reply file; relay saved its final message as the reply (salvaged, verify skip)",
+            self.plan.peer
+        );
+        finish(record, Outcome::Salvaged, why);
+        Ok(())
+    }
+
+    /// A reply file exists: it must parse, validate and answer this request.
+    fn judge_reply(&self, record: &mut RunRecord, killed: Option<&str>) -> anyhow::Result<()> {
+        let report = match relay_core::validate_file(&record.reply) {
+            Ok(r) => r,
+            Err(e) => {
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    format!("the reply cannot be read: {e}"),
+                );
+                return Ok(());
+            }
+        };
+        record.diagnostics = report.diagnostics.iter().map(ToString::to_string).collect();
+        let response = match (&report.message, report.is_valid()) {
+            (Some(Message::Response(r)), true) if r.re == record.id => r.clone(),
+            (Some(Message::Response(r)), true) => {
+                record.diagnostics.push(format!(
+                    "{}: re: is `{}`, but this request is `{}`",
+                    record.reply.display(),
+                    r.re,
+                    record.id
+                ));
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    "the reply answers another request".into(),
+                );
+                return Ok(());
+            }
+            _ => {
+                finish(
+                    record,
+                    Outcome::InvalidReply,
+                    "the reply file is not a valid relay reply".into(),
+                );
+                return Ok(());
+            }
+        };
+        record.status = Some(response.status);
+        record.verify = Some(response.verify);
+        record.salvaged = response.salvaged.is_some();
+        let outcome = match (response.status, response.verify) {
+            (relay_core::Status::Error, _) => Outcome::StatusError,
+            (_, Verify::Fail) => Outcome::VerifyFailed,
+            _ => Outcome::Ok,
+        };
+        let why = match killed {
+            Some(k) => format!("reply written, then {k}"),
+            None => format!("{} replied", self.plan.peer),
+        };
+        finish(record, outcome, why);
+        Ok(())
+    }
+}
+
+fn finish(record: &mut RunRecord, outcome: Outcome, why: String) {
+    record.outcome = Some(outcome);
+    record.exit_code = Some(outcome.exit_code());
+    record.reason = Some(why);
+}
+
+/// The peer's final message as a reply file, if it is one (possibly inside a code fence).
+fn as_reply(path: &Path, message: &str) -> Option<String> {
+    let t = message.trim();
+    let t = match t.strip_prefix("```") {
+        Some(rest) => rest
+            .split_once('\n')?
+            .1
+            .trim_end()
+            .strip_suffix("```")?
+            .trim(),
+        None => t,
+    };
+    let text = format!("{t}\n");
+    let parsed = relay_core::parse(path, &text);
+    (!parsed.has_errors() && matches!(parsed.message, Some(Message::Response(_)))).then_some(text)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The last `max` bytes of a file, as text.
+fn read_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A spinner on stderr with elapsed time, timeout and the peer's latest activity; only on a
+/// terminal (nothing decorative when piped).
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn new(quiet: bool) -> Spinner {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    fn set(&self, msg: String) {
+        if let Some(b) = &self.0 {
+            b.set_message(msg);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Call<'_> {
+    /// `--bg`: writes the run record with this call's plan, then starts a detached
+    /// `relay __supervise REQUEST`, which reads the plan back from that record instead of
+    /// from a re-built command line, so every value arrives exactly as the user gave it.
+    pub fn start_background(&self, request: &Path, json: bool) -> anyhow::Result<u8> {
+        let parsed = read_request(request)?;
+        // First: the supervisor reads its plan here, and `relay wait` / `status` find the call.
+        let mut record = self.new_record(request, &parsed, None)?;
+        record.save()?;
+        let exe = std::env::current_exe().context("finding relay's own executable")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--root")
+            .arg(self.relay.root())
+            .arg("__supervise")
+            .arg(request);
+        let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
+        let log_file = relay_core::untrusted::open_append(&log)
+            .with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        #[cfg(unix)]
+        {
+            // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().context("starting the background supervisor")?;
+        // The supervisor rewrites the record as soon as it starts; until then it names it.
+        record.supervisor_pid = child.id();
+        record.supervisor_start = supervise::start_time(child.id());
+        if RunRecord::load(request).is_ok_and(|r| r.pid.is_none()) {
+            record.save()?;
+        }
+        let reference = parsed.reference();
+        let reply = reply_path(request);
+        if json {
+            crate::output::json(&serde_json::json!({
+                "exchange": reference,
+                "state": "running",
+                "supervisor_pid": child.id(),
+                "request": request,
+                "reply": reply,
+                "run_record": run::record_path(request),
+            }))?;
+        } else {
+            println!(
+                "relay call: id={reference} outcome=started peer={} pid={} reply={}",
+                self.plan.peer,
+                child.id(),
+                reply.display()
+            );
+            eprintln!(
+                "relay: running in the background; `relay wait {reference}` waits for the reply, `relay cancel {reference}` stops it"
+            );
+        }
+        debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
+        Ok(exit::OK)
+    }
+}
