@@ -212,10 +212,11 @@ pub fn supervise(
     if end == End::Exited {
         // The peer is gone; anything it left running may still be writing the reply.
         let settle_until = Instant::now() + limits.settle;
-        while os::tree_alive(pid)
-            && !reply.exists()
+        // The cheap test first: a /proc walk only while the reply is still missing.
+        while !reply.exists()
             && Instant::now() < settle_until
             && stop.get().is_none()
+            && os::tree_alive(pid)
         {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -241,7 +242,12 @@ pub fn supervise(
         exit_code: status.code(),
         signal: os::signal_of(&status),
         kill_time,
-        survivors: os::survivors(pid),
+        // Nothing can have survived a tree that was already gone when relay looked.
+        survivors: if kill_time.is_some() {
+            os::survivors(pid)
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -135,10 +135,11 @@ pub fn tree_alive(leader: u32) -> bool {
 pub fn survivors(leader: u32) -> Vec<u32> {
     #[cfg(target_os = "linux")]
     {
-        let mut out = descendants(leader);
+        // One walk of /proc for both questions: it is most of what a call costs relay.
+        let all = procs();
+        let mut out = descendants_in(&all);
         out.extend(
-            procs()
-                .into_iter()
+            all.iter()
                 .filter(|p| p.pgrp == leader && !p.zombie)
                 .map(|p| p.pid),
         );
@@ -188,7 +189,15 @@ fn procs() -> Vec<Proc> {
 /// and parens, so fields are split after the last `)`.
 #[cfg(target_os = "linux")]
 fn proc_stat(pid: u32) -> Option<Proc> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read into a stack buffer (a stat line is well under 1 KiB): no size probe, no
+    // second read, across the ~100 processes of a walk.
+    use std::io::Read as _;
+    let mut buf = [0u8; 1024];
+    let n = std::fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut buf)
+        .ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut f = rest.split(' ');
     let state = f.next()?;
@@ -245,9 +254,21 @@ pub fn terminate(raw: u32) {
 fn descendants(_leader: u32) -> Vec<u32> {
     #[cfg(target_os = "linux")]
     {
+        descendants_in(&procs())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Vec::new()
+    }
+}
+
+/// Live descendants of relay among `all` (the watchdog is not one of the peer's).
+#[cfg(target_os = "linux")]
+fn descendants_in(all: &[Proc]) -> Vec<u32> {
+    {
         let me = std::process::id();
         let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
-        let all: Vec<Proc> = procs().into_iter().filter(|p| p.pid != watchdog).collect();
+        let all: Vec<&Proc> = all.iter().filter(|p| p.pid != watchdog).collect();
         let mut found = vec![me];
         let mut i = 0;
         while i < found.len() {
@@ -266,9 +287,5 @@ fn descendants(_leader: u32) -> Vec<u32> {
             .skip(1)
             .filter(|p| live.contains(p))
             .collect()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Vec::new()
     }
 }
