@@ -11,7 +11,7 @@
 //!   deadline and idle limits, Ctrl-C/SIGTERM, killing the whole tree, the watchdog.
 //! - `peer`: the table of peers (argv templates, modes, env, output formats, per-agent facts)
 //!   and reading what a peer printed (final message, session id, usage, error line, activity).
-//! - `run`: the [`RunRecord`] (`<stem>.run.json`), the ledger (`.relay/ledger.jsonl`), live
+//! - `run`: the [`RunRecord`] (`<stem>.run.json`), the call log (`.relay/calls.jsonl`), live
 //!   state, and process identity checks.
 //! - relay-core: the files (request, reply, validation, atomic writes, untrusted reads).
 //!
@@ -27,7 +27,7 @@
 //! invalid / not a regular file -> invalid-reply; none, but a final message -> salvaged
 //! (read-only: written as the reply); nothing -> no-reply; killed -> timeout / interrupted
 //!   ──> record `finished` (always: any error on the way becomes no-reply with its reason)
-//!   ──> ledger line ──> exit code (spec §9)
+//!   ──> call-log line ──> exit code (spec §9)
 //! ```
 //!
 //! # Invariants
@@ -194,9 +194,9 @@ impl Call<'_> {
                 crate::error::render(&e)
             );
         }
-        if let Err(e) = run::append_ledger(self.relay, &record) {
+        if let Err(e) = run::append_call_log(self.relay, &record) {
             eprintln!(
-                "relay: warning: could not add the call to the ledger: {}",
+                "relay: warning: could not add the call to the call log: {}",
                 crate::error::render(&e)
             );
         }

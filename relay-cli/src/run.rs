@@ -1,6 +1,6 @@
 //! The run record: `<stem>.run.json` beside the exchange, rewritten (atomically) while the peer
 //! runs and once when it ends. `relay status`, `wait` and `cancel` read it; other agents can
-//! poll it instead of reading logs. Plus the ledger, `.relay/ledger.jsonl`, one line per call.
+//! poll it instead of reading logs. Plus the call log, `.relay/calls.jsonl`, one line per call.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -252,9 +252,9 @@ impl RunRecord {
     }
 }
 
-/// Appends one line per finished call to `.relay/ledger.jsonl` (one `write` of one line in
+/// Appends one line per finished call to `.relay/calls.jsonl` (one `write` of one line in
 /// append mode, so concurrent calls do not interleave).
-pub fn append_ledger(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
+pub fn append_call_log(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
     let line = serde_json::json!({
         "time": r.ended.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         "exchange": r.exchange,
@@ -273,7 +273,7 @@ pub fn append_ledger(relay: &RelayDir, r: &RunRecord) -> anyhow::Result<()> {
     });
     let mut bytes = serde_json::to_vec(&line)?;
     bytes.push(b'\n');
-    let path = relay.path().join("ledger.jsonl");
+    let path = relay.path().join(relay_core::CALL_LOG);
     let mut f = relay_core::untrusted::open_append(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     f.write_all(&bytes)

@@ -322,6 +322,9 @@ pub const BESIDE_STDOUT_LOG: &str = "stdout.log";
 pub const BESIDE_STDERR_LOG: &str = "stderr.log";
 /// The `--bg` supervisor's own output.
 pub const BESIDE_SUPERVISOR_LOG: &str = "supervisor.log";
+/// The per-call usage log, `.relay/calls.jsonl`: one JSON line per finished call. (Not
+/// `ledger.jsonl`: that name is kept for the session record of notes and decisions.)
+pub const CALL_LOG: &str = "calls.jsonl";
 /// Every kind of file beside an exchange (what `relay clean` removes with it).
 pub const BESIDE_ALL: &[&str] = &[
     BESIDE_RUN_RECORD,

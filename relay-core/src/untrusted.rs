@@ -29,7 +29,7 @@ pub fn open(path: &Path) -> io::Result<File> {
     }
 }
 
-/// Opens (creating it if needed) a file relay appends to under `.relay/` (a log, the ledger,
+/// Opens (creating it if needed) a file relay appends to under `.relay/` (a log, the call log,
 /// a lock), with the same guards as [`open`]: a symlink planted there is refused (`ELOOP`), so
 /// relay never writes through it to a file outside the project; a FIFO without a reader fails
 /// at once instead of blocking.

@@ -14,8 +14,8 @@ use crate::input;
 ///
 /// An exchange is finished when it has a reply and no call is running for it. A session goes
 /// as a whole, once every turn in it is finished. Requests without a reply stay unless
-/// `--unanswered` is given; a running call always stays (`relay cancel` it first). The ledger
-/// (`.relay/ledger.jsonl`) is kept.
+/// `--unanswered` is given; a running call always stays (`relay cancel` it first). The call log
+/// (`.relay/calls.jsonl`) is kept.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:

@@ -94,7 +94,7 @@ fn instant_reply() {
             "20261121-163000-instant.run.json",
             "20261121-163000-instant.stderr.log",
             "20261121-163000-instant.stdout.log",
-            "ledger.jsonl"
+            "calls.jsonl"
         ]
     );
     let r = c.record("instant");
@@ -106,7 +106,7 @@ fn instant_reply() {
         ),
         (Some("finished"), Some("ok"), Some(0))
     );
-    let ledger = c.env.read(".relay/ledger.jsonl");
+    let ledger = c.env.read(".relay/calls.jsonl");
     assert_eq!(ledger.lines().count(), 1);
     assert!(ledger.contains("\"outcome\":\"ok\""), "{ledger}");
     c.assert_no_survivors();

@@ -142,8 +142,8 @@ fn case(peer: &str, sim_opts: &[&str], extra: &[&str], want_outcome: &str, want_
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "", "{ctx}");
-    // Every call is on the ledger, with the run record beside the exchange.
-    let ledger = std::fs::read_to_string(repo.root.join(".relay/ledger.jsonl")).unwrap();
+    // Every call is in the call log, with the run record beside the exchange.
+    let ledger = std::fs::read_to_string(repo.root.join(".relay/calls.jsonl")).unwrap();
     assert_eq!(ledger.lines().count(), 1, "{ctx}");
     assert!(
         PathBuf::from(r["request"].as_str().unwrap())
