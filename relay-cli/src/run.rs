@@ -210,11 +210,49 @@ pub fn record_path(request: &Path) -> PathBuf {
 }
 
 impl RunRecord {
+    /// Writes the record atomically (temp file + rename). On a full disk, where no new file
+    /// can be made, it is rewritten in place instead: every record is padded with spaces to
+    /// a whole 4 KiB block (JSON allows trailing whitespace), so a later version fits in the
+    /// space the first one took, and the call still ends `finished`.
     pub fn save(&self) -> anyhow::Result<()> {
         let path = record_path(&self.request);
+        let text = self.to_padded_json()?;
+        match relay_core::write_replace(&path, &text) {
+            Ok(()) => Ok(()),
+            Err(e) => self.save_in_place(&path).map_err(|_| e.into()),
+        }
+    }
+
+    fn to_padded_json(&self) -> anyhow::Result<Vec<u8>> {
+        const BLOCK: usize = 4096;
         let mut text = serde_json::to_vec_pretty(self)?;
         text.push(b'\n');
-        relay_core::write_replace(&path, &text)?;
+        text.resize(text.len().div_ceil(BLOCK) * BLOCK, b' ');
+        Ok(text)
+    }
+
+    /// Overwrites the existing record without allocating: the new text, shortened (a saved
+    /// final message is cut) until it fits, padded to the file's length.
+    fn save_in_place(&self, path: &Path) -> anyhow::Result<()> {
+        let mut file = relay_core::untrusted::open_overwrite(path)?;
+        let room = usize::try_from(file.metadata()?.len())?;
+        let mut shorter = self.clone();
+        let mut text = serde_json::to_vec_pretty(&shorter)?;
+        while text.len() + 1 > room {
+            let Some(m) = shorter.final_message.as_mut().filter(|m| !m.is_empty()) else {
+                anyhow::bail!("the run record does not fit in its file");
+            };
+            let keep = m.len().saturating_sub(text.len() + 1 - room + 16);
+            let mut at = keep;
+            while !m.is_char_boundary(at) {
+                at -= 1;
+            }
+            m.truncate(at);
+            text = serde_json::to_vec_pretty(&shorter)?;
+        }
+        text.push(b'\n');
+        text.resize(room, b' ');
+        std::io::Write::write_all(&mut file, &text)?;
         Ok(())
     }
 

@@ -117,6 +117,16 @@ fn main() {
         }
         "dangling-reply" => link("/nonexistent/relay-fake-peer", &reply),
         "nul-final" => println!("An answer with a NUL \0 byte in it."),
+        // Answers, then fills the disk the project is on (a test mounts a small tmpfs).
+        "fill-disk" => {
+            println!("I filled the disk, then answered here.");
+            let _ = std::io::stdout().flush();
+            let mut f = std::fs::File::create(format!("{request}.fill")).expect("fill file");
+            let chunk = vec![0u8; 64 * 1024];
+            while f.write_all(&chunk).is_ok() {}
+            let _ = f.write_all(&[0u8; 512]);
+            let _ = f.write_all(&[0u8; 1]);
+        }
         "delete-request" => {
             std::fs::remove_file(&request).expect("remove request");
             println!("I removed the request, then answered here.");

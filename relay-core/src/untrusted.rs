@@ -65,6 +65,26 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Opens an existing regular file for overwriting in place (no create, no truncate), with
+/// the guards of [`open`].
+pub fn open_overwrite(path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    let file = {
+        use rustix::fs::{Mode, OFlags};
+        File::from(rustix::fs::open(
+            path,
+            OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    };
+    #[cfg(not(unix))]
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Reads `path` whole, refusing more than `max` bytes (`Ok(None)` past the limit).
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     let buf = read_capped(path, max.saturating_add(1))?;

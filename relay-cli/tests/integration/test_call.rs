@@ -927,3 +927,52 @@ fn a_background_call_runs_exactly_the_plan_it_was_given() {
     // secrets).
     assert!(rec["plan"].get("spec").is_none(), "{rec:#}");
 }
+
+/// A peer that fills the disk: the salvage cannot be written and no new file can be made,
+/// yet the call ends with its documented code, the record is `finished` (rewritten in place)
+/// and the peer's answer is kept in it. Runs on a 1 MiB tmpfs in a user and mount namespace
+/// of its own; where none can be made, the test says so and checks nothing.
+#[test]
+fn a_full_disk_still_finishes_the_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=1m tmpfs '{mnt}' || exit 77
+mkdir -p '{mnt}/p/.git' && cd '{mnt}/p'
+set +e
+RELAY_NOW=2026-11-21T16:30:00Z '{relay}' call --to fake --name full --peer-cmd '{fake} fill-disk' 'Do it.' >/dev/null 2>'{mnt}/../err.txt'
+echo "rc=$?"
+cat .relay/20261121-163000-full.run.json"#,
+        mnt = mnt.display(),
+        relay = env!("CARGO_BIN_EXE_relay"),
+        fake = FAKE_PEER,
+    );
+    let out = match std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", tmp.path())
+        .output()
+    {
+        // Only a run that got as far as relay reports its exit code counts.
+        Ok(o) if o.stdout.starts_with(b"rc=") => o,
+        other => {
+            eprintln!("skipping: cannot mount a tmpfs in a namespace here: {other:?}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = std::fs::read_to_string(tmp.path().join("err.txt")).unwrap_or_default();
+    let (rc, record) = text.split_once('\n').expect("rc line");
+    assert_eq!(rc, "rc=12", "{text}\n{stderr}");
+    let rec: serde_json::Value = serde_json::from_str(record.trim()).expect("a whole record");
+    assert_eq!(rec["state"], "finished", "{rec:#}");
+    assert_eq!(rec["outcome"], "no-reply", "{rec:#}");
+    assert_eq!(
+        rec["final_message"].as_str().map(str::trim),
+        Some("I filled the disk, then answered here."),
+        "{rec:#}"
+    );
+}
