@@ -35,54 +35,42 @@ pub fn body(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
 /// `--body-file`: a regular file (a FIFO, device or directory could block or never end; pipe
 /// those to stdin with `-`), at most the body limit, UTF-8.
 fn body_file(path: &Path) -> anyhow::Result<String> {
-    let refuse = |code: u8, why: String, hint: &str| -> anyhow::Error {
-        crate::error::CliError {
-            code,
-            message: format!("cannot read --body-file {}: {why}", path.display()),
-            hint: Some(hint.to_owned()),
+    use crate::error::{BodyFileProblem as P, ExpectedError};
+    let refuse = |problem: P, why: String| -> anyhow::Error {
+        ExpectedError::BodyFile {
+            path: path.to_path_buf(),
+            why,
+            problem,
         }
         .into()
     };
-    let meta = std::fs::metadata(path).map_err(|e| {
-        refuse(
-            crate::error::io_code(&e),
-            crate::error::strip_os_error(&e.to_string()),
-            "pass an existing file, or the body itself as the last argument",
-        )
-    })?;
+    let io = |e: &std::io::Error| {
+        let problem = if e.kind() == std::io::ErrorKind::NotFound {
+            P::Missing
+        } else {
+            P::Unreadable
+        };
+        refuse(problem, crate::error::strip_os_error(&e.to_string()))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io(&e))?;
     if !meta.is_file() {
-        return Err(refuse(
-            relay_core::exit::USAGE,
-            "not a regular file".into(),
-            "for a pipe or a device, pass `-` and send it to stdin: cmd | relay req ... -",
-        ));
+        return Err(refuse(P::NotRegular, "not a regular file".into()));
     }
     let limit = relay_core::MAX_BODY_BYTES as u64;
-    let bytes = std::fs::File::open(path)
-        .and_then(|f| {
-            let mut buf = Vec::new();
-            f.take(limit + 1).read_to_end(&mut buf)?;
-            Ok(buf)
-        })
-        .map_err(|e| {
-            refuse(
-                crate::error::io_code(&e),
-                crate::error::strip_os_error(&e.to_string()),
-                "pass a readable file",
-            )
-        })?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| io(&e))?;
     if bytes.len() as u64 > limit {
         return Err(refuse(
-            relay_core::exit::USAGE,
+            P::TooLarge,
             format!("more than {limit} bytes (16 MiB)"),
-            "put large material in a file of the project and refer to it in the task",
         ));
     }
     String::from_utf8(bytes).map_err(|e| {
         refuse(
-            relay_core::exit::USAGE,
+            P::NotUtf8,
             format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-            "relay requests are UTF-8 text",
         )
     })
 }

@@ -260,13 +260,8 @@ impl RunRecord {
     /// `relay call` never started is `not-found` (exit 4) with a hint, not an I/O error.
     pub fn load_started(request: &Path) -> anyhow::Result<RunRecord> {
         if !record_path(request).exists() {
-            return Err(crate::error::CliError {
-                code: relay_core::exit::NOT_FOUND,
-                message: format!(
-                    "{} has no run record: it was not started by `relay call`",
-                    request.display()
-                ),
-                hint: Some("`relay show` reads an exchange; `relay status` lists calls".into()),
+            return Err(crate::error::ExpectedError::NoRunRecord {
+                request: request.to_path_buf(),
             }
             .into());
         }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use relay_core::{create_request, exit, fields};
 
 use crate::engine::{Call, CallPlan};
-use crate::error::{CliError, usage};
+use crate::error::{ExpectedError, usage};
 use crate::input;
 use crate::peer::Mode;
 use crate::result;
@@ -118,10 +118,9 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     })?;
     let (depth, max_depth) = crate::engine::nesting();
     if depth >= max_depth {
-        return Err(CliError {
-            code: exit::RECURSION,
-            message: format!("refusing to nest relay calls deeper than {max_depth} (RELAY_DEPTH={depth})"),
-            hint: Some("a peer asked relay to call another peer; answer the task yourself, or raise RELAY_MAX_DEPTH".into()),
+        return Err(ExpectedError::Recursion {
+            depth,
+            max: max_depth,
         }
         .into());
     }
@@ -130,10 +129,8 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let no_network = std::env::var_os("CODEX_SANDBOX_NETWORK_DISABLED").is_some_and(|v| v == "1");
     if no_network && args.peer_cmd.is_none() && std::env::var_os("RELAY_ALLOW_NO_NETWORK").is_none()
     {
-        return Err(CliError {
-            code: exit::FAILURE,
-            message: format!("running inside Codex's sandbox with the network disabled: {to} could not reach its model API"),
-            hint: Some("restart Codex with `-c sandbox_workspace_write.network_access=true`; set RELAY_ALLOW_NO_NETWORK=1 for a peer that needs no network".into()),
+        return Err(ExpectedError::NoNetwork {
+            peer: to.to_owned(),
         }
         .into());
     }
@@ -153,13 +150,9 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     plan.resolve()?;
     let spec = plan.spec();
     // Before anything is written: a missing CLI must not leave a request nobody answers.
-    let program = which::which(spec.program()).map_err(|_| CliError {
-        code: exit::PEER_NOT_FOUND,
-        message: format!("`{}` not found on PATH", spec.program()),
-        hint: Some(match &spec.install_hint {
-            Some(h) => format!("install it ({h}), or name another program with --peer-cmd; `relay doctor` checks every peer"),
-            None => "check the command, or see `relay doctor`".into(),
-        }),
+    let program = which::which(spec.program()).map_err(|_| ExpectedError::PeerNotFound {
+        program: spec.program().to_owned(),
+        install_hint: spec.install_hint.clone(),
     })?;
     let from = match &args.from {
         Some(f) => f.clone(),

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use relay_core::exit;
 use serde::Serialize;
 
-use crate::error::CliError;
+use crate::error::ExpectedError;
 use crate::input;
 
 /// Install, check or remove relay's skills for Claude Code, Codex and Gemini CLI.
@@ -302,15 +302,7 @@ fn install(root: Option<&PathBuf>, change: &ChangeArgs) -> anyhow::Result<u8> {
         let path = skill_path(agent, project.as_deref())?;
         let state = State::of(&path, agent.skill());
         if state == State::Foreign && !change.force {
-            return Err(CliError {
-                code: exit::CONFLICT,
-                message: format!(
-                    "{} is a skill named relay that relay did not write",
-                    path.display()
-                ),
-                hint: Some("move it away, or pass --force to replace it".into()),
-            }
-            .into());
+            return Err(ExpectedError::ForeignSkill { path }.into());
         }
         let action = if state == State::Installed {
             "unchanged"

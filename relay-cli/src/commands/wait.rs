@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use relay_core::exit;
 
-use crate::error::CliError;
+use crate::error::ExpectedError;
 use crate::input;
 use crate::run::{RunRecord, State};
 
@@ -43,16 +43,10 @@ pub fn run(root: Option<&PathBuf>, args: &WaitArgs) -> anyhow::Result<u8> {
             return Ok(record.exit_code.unwrap_or(exit::FAILURE));
         }
         if !crate::commands::status::supervisor_alive(&record) {
-            return Err(CliError {
-                code: exit::FAILURE,
-                message: format!(
-                    "the relay process supervising {} (pid {}) is gone",
-                    record.exchange, record.supervisor_pid
-                ),
-                hint: Some(format!(
-                    "its log: {}",
-                    relay_core::beside(&request, relay_core::BESIDE_SUPERVISOR_LOG).display()
-                )),
+            return Err(ExpectedError::SupervisorGone {
+                exchange: record.exchange.clone(),
+                pid: record.supervisor_pid,
+                log: relay_core::beside(&request, relay_core::BESIDE_SUPERVISOR_LOG),
             }
             .into());
         }
