@@ -263,3 +263,12 @@ fn similar(a: &str, b: &str) -> bool {
     }
     prev[b.len()] <= 2
 }
+
+/// `--session S` of `list` and `clean`: a slug, else a usage error.
+pub fn check_session(session: Option<&str>) -> anyhow::Result<()> {
+    if let Some(s) = session {
+        relay_core::fields::check_slug(s)
+            .map_err(|m| usage(format!("--session {m}"), "session names are slugs"))?;
+    }
+    Ok(())
+}

@@ -59,11 +59,7 @@ struct Unit {
 
 pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    if let Some(s) = &args.session {
-        relay_core::fields::check_slug(s).map_err(|m| {
-            crate::error::usage(format!("--session {m}"), "session names are slugs")
-        })?;
-    }
+    input::check_session(args.session.as_deref())?;
     let now = input::now()?;
     let exchanges = scan(&relay, args.session.as_deref())?;
     // One-shots stand alone; a session's turns are one unit.

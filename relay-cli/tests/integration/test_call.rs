@@ -59,6 +59,30 @@ impl Call {
         );
     }
 
+    /// Starts `relay call` with a hanging fake peer (and its grandchild) named `name`, and
+    /// returns once both processes run.
+    fn spawn_hanging(&self, name: &str, extra: &[&str]) -> std::process::Child {
+        let peer = format!("{FAKE_PEER} hang");
+        let mut args = vec!["call", "--to", "fake", "--name", name, "--peer-cmd", &peer];
+        args.extend(extra);
+        args.push("Hang.");
+        let child = self
+            .env
+            .cmd(&args)
+            .env("FAKE_PEER_PIDS", &self.pids)
+            .env("RELAY_KILL_GRACE_MS", "300")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while std::fs::read_to_string(&self.pids).map_or(0, |p| p.lines().count()) < 2 {
+            assert!(t0.elapsed().as_secs() < 20, "the fake peer never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+
     /// Have all processes the fake peer started exited?
     fn started_all_dead(&self) -> bool {
         let pids = std::fs::read_to_string(&self.pids).unwrap_or_default();
@@ -356,36 +380,7 @@ fn json_result() {
 #[test]
 fn ctrl_c_kills_the_tree_and_exits_130() {
     let c = Call::new();
-    let peer_cmd = format!("{FAKE_PEER} hang");
-    let child = c
-        .env
-        .cmd(&[
-            "call",
-            "--to",
-            "fake",
-            "--name",
-            "hang",
-            "--peer-cmd",
-            &peer_cmd,
-            "task",
-        ])
-        .env("FAKE_PEER_PIDS", &c.pids)
-        .env("RELAY_KILL_GRACE_MS", "300")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the peer and its grandchild run, then interrupt relay.
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&c.pids)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 2
-    {
-        assert!(t0.elapsed().as_secs() < 20, "the fake peer never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = c.spawn_hanging("hang", &[]);
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -857,33 +852,8 @@ fn planted_symlinks_are_never_followed() {
 #[test]
 fn the_deadline_holds_when_relay_is_killed() {
     let c = Call::new();
-    let peer = format!("{FAKE_PEER} hang");
-    let mut relay = c
-        .env
-        .cmd(&[
-            "call",
-            "--to",
-            "fake",
-            "--name",
-            "orphan",
-            "--peer-cmd",
-            &peer,
-            "--timeout",
-            "2",
-            "Hang.",
-        ])
-        .env("FAKE_PEER_PIDS", &c.pids)
-        .env("RELAY_KILL_GRACE_MS", "300")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let t0 = std::time::Instant::now();
-    // Both the peer and its grandchild have started.
-    while std::fs::read_to_string(&c.pids).map_or(0, |p| p.lines().count()) < 2 {
-        assert!(t0.elapsed().as_secs() < 20, "the peer never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut relay = c.spawn_hanging("orphan", &["--timeout", "2"]);
     relay.kill().unwrap();
     relay.wait().unwrap();
     assert!(

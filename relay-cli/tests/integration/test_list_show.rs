@@ -365,24 +365,30 @@ fn show_errors() {
     assert_eq!(code(&out), 4);
 }
 
+/// `relay call` with the fake peer in `mode`, named `name` unless `extra` names a session;
+/// returns the exit code.
+fn fake_call(env: &TestEnv, name: &str, mode: &str, extra: &[&str]) -> i32 {
+    let peer = format!("{} {mode}", crate::common::FAKE_PEER);
+    let mut args = vec!["call", "--to", "fake", "--peer-cmd", &peer];
+    if !extra.contains(&"--session") {
+        args.extend(["--name", name]);
+    }
+    args.extend(extra);
+    args.push("Do it.");
+    let out = env
+        .cmd(&args)
+        .env("RELAY_KILL_GRACE_MS", "200")
+        .output()
+        .unwrap();
+    code(&out)
+}
+
 /// `list` and `show` tell what happened to each call from its run record: never `pending` for
 /// a call that timed out, crashed, was cancelled or is still running.
 #[test]
 fn list_and_show_read_the_run_record() {
-    use crate::common::FAKE_PEER;
     let env = TestEnv::new();
-    let call = |name: &str, mode: &str, extra: &[&str]| {
-        let peer = format!("{FAKE_PEER} {mode}");
-        let mut args = vec!["call", "--to", "fake", "--name", name, "--peer-cmd", &peer];
-        args.extend(extra);
-        args.push("Do it.");
-        let out = env
-            .cmd(&args)
-            .env("RELAY_KILL_GRACE_MS", "200")
-            .output()
-            .unwrap();
-        code(&out)
-    };
+    let call = |name: &str, mode: &str, extra: &[&str]| fake_call(&env, name, mode, extra);
     assert_eq!(call("ok", "instant", &[]), 0);
     assert_eq!(call("timed", "hang", &["--timeout", "1"]), 124);
     assert_eq!(call("crashed", "crash", &[]), 12);
@@ -458,23 +464,8 @@ fn list_and_show_read_the_run_record() {
 /// request (unless told) or a running call, and a session only as a whole.
 #[test]
 fn clean_removes_finished_exchanges_only() {
-    use crate::common::FAKE_PEER;
     let env = TestEnv::new();
-    let call = |name: &str, mode: &str, extra: &[&str]| {
-        let peer = format!("{FAKE_PEER} {mode}");
-        let mut args = vec!["call", "--to", "fake", "--peer-cmd", &peer];
-        if !extra.contains(&"--session") {
-            args.extend(["--name", name]);
-        }
-        args.extend(extra);
-        args.push("Do it.");
-        let out = env
-            .cmd(&args)
-            .env("RELAY_KILL_GRACE_MS", "200")
-            .output()
-            .unwrap();
-        code(&out)
-    };
+    let call = |name: &str, mode: &str, extra: &[&str]| fake_call(&env, name, mode, extra);
     assert_eq!(call("done", "instant", &[]), 0);
     assert_eq!(call("timed", "hang", &["--timeout", "1"]), 124);
     assert_eq!(call("s", "instant", &["--session", "s"]), 0);
