@@ -56,6 +56,9 @@ use crate::peer::{self, Mode, PeerSpec, Vars};
 use crate::run::{self, Outcome, RunRecord, State};
 use crate::supervise::{self, End, Limits, Spawn, StopFlags};
 
+/// The largest request handed to a peer on stdin (Gemini CLI reads at most 8 MiB of it).
+const MAX_STDIN_REQUEST: usize = 8 * 1024 * 1024;
+
 /// Everything a call needs to run: which peer, how, for how long. Plain data, stored in the
 /// run record so a background supervisor runs exactly this. The peer's table entry is looked
 /// up again from its name (or `--peer-cmd`) rather than stored: a config peer's environment may
@@ -362,7 +365,15 @@ impl Call<'_> {
             stdout: record.stdout_log.clone(),
             stderr: record.stderr_log.clone(),
             stdin_text: if on_stdin {
-                Some(relay_core::read_text(&record.request, FileKind::Request)?)
+                let text = relay_core::read_text(&record.request, FileKind::Request)?;
+                // Past it Gemini CLI cuts stdin, and the footer (at the end) would be lost.
+                anyhow::ensure!(
+                    text.len() <= MAX_STDIN_REQUEST,
+                    "the request is {} bytes; {} reads at most {MAX_STDIN_REQUEST} from stdin: shorten the task, or put the material in a file of the project and name it",
+                    text.len(),
+                    self.plan.peer
+                );
+                Some(text)
             } else {
                 None
             },

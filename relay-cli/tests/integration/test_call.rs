@@ -946,3 +946,49 @@ cat .relay/20261121-163000-full.run.json"#,
         "{rec:#}"
     );
 }
+
+/// A request too large for a stdin peer's limit (Gemini CLI: 8 MiB) is not cut silently: the
+/// call ends no-reply with the reason, before the peer runs.
+#[test]
+fn a_request_too_large_for_stdin_is_refused_with_the_reason() {
+    let c = Call::new();
+    let cfg = c.env.root.parent().unwrap().join("peers.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "peers:\n  piped:\n    command: [{FAKE_PEER}, instant]\n    request_on_stdin: true\n"
+        ),
+    )
+    .unwrap();
+    let body = c.env.root.parent().unwrap().join("big.md");
+    std::fs::write(&body, "x".repeat(9 * 1024 * 1024)).unwrap();
+    let out = c
+        .env
+        .cmd(&[
+            "call",
+            "--to",
+            "piped",
+            "--name",
+            "big",
+            "--json",
+            "--body-file",
+            body.to_str().unwrap(),
+        ])
+        .env("RELAY_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 12, "{}", c.render(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reads at most 8388608 from stdin"),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["pid"],
+        serde_json::Value::Null,
+        "the peer must not have run"
+    );
+}
