@@ -9,6 +9,7 @@ mod test_e2e_peers;
 mod test_e2e_skills;
 mod test_first_contact;
 mod test_help;
+mod test_json;
 mod test_list_show;
 mod test_req;
 mod test_res;
