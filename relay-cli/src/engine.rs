@@ -56,6 +56,17 @@ use crate::peer::{self, Mode, PeerSpec, Vars};
 use crate::run::{self, Outcome, RunRecord, State};
 use crate::supervise::{self, End, Limits, Spawn, StopFlags};
 
+/// `relay call --bg --json`: the call started in the background.
+#[derive(Serialize)]
+struct StartedJson<'a> {
+    exchange: &'a str,
+    state: &'static str,
+    supervisor_pid: u32,
+    request: &'a Path,
+    reply: &'a Path,
+    run_record: &'a Path,
+}
+
 /// The largest request handed to a peer on stdin (Gemini CLI reads at most 8 MiB of it).
 const MAX_STDIN_REQUEST: usize = 8 * 1024 * 1024;
 
@@ -747,14 +758,14 @@ impl Call<'_> {
         let reference = parsed.reference();
         let reply = reply_path(request);
         if json {
-            crate::output::json(&serde_json::json!({
-                "exchange": reference,
-                "state": "running",
-                "supervisor_pid": child.id(),
-                "request": request,
-                "reply": reply,
-                "run_record": run::record_path(request),
-            }))?;
+            crate::output::json(&StartedJson {
+                exchange: &reference,
+                state: "running",
+                supervisor_pid: child.id(),
+                request,
+                reply: &reply,
+                run_record: &run::record_path(request),
+            })?;
         } else {
             println!(
                 "relay call: id={reference} outcome=started peer={} pid={} reply={}",

@@ -17,6 +17,14 @@ fn reply_body(record: &RunRecord) -> Option<String> {
     }
 }
 
+/// `relay call --json` / `relay wait --json`: the run record and the reply's body.
+#[derive(serde::Serialize)]
+struct CallJson<'a> {
+    #[serde(flatten)]
+    record: &'a RunRecord,
+    body: Option<String>,
+}
+
 pub fn header(r: &RunRecord) -> String {
     let dash = |o: Option<&str>| o.unwrap_or("-").to_owned();
     format!(
@@ -48,9 +56,7 @@ pub fn print(r: &RunRecord, json: bool) -> anyhow::Result<()> {
 fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
     let body = reply_body(r);
     if json {
-        let mut v = serde_json::to_value(r)?;
-        v["body"] = body.map_or(serde_json::Value::Null, serde_json::Value::String);
-        return crate::output::json(&v);
+        return crate::output::json(&CallJson { record: r, body });
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", header(r))?;

@@ -204,6 +204,27 @@ impl RunRecord {
     }
 }
 
+/// A run record as `status --json` and `show --json` print it: the record, then its live
+/// state (see [`live_state`]) and, for `status`, the seconds so far.
+#[derive(Serialize)]
+pub struct LiveRecord<'a> {
+    #[serde(flatten)]
+    pub record: &'a RunRecord,
+    pub live_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+}
+
+impl<'a> LiveRecord<'a> {
+    pub fn of(record: &'a RunRecord) -> Self {
+        LiveRecord {
+            record,
+            live_state: record.live_state(),
+            elapsed_s: None,
+        }
+    }
+}
+
 /// The run-record path of a request path: `<stem>.run.json`.
 pub fn record_path(request: &Path) -> PathBuf {
     relay_core::beside(request, relay_core::BESIDE_RUN_RECORD)

@@ -149,10 +149,15 @@ fn keep_reason(e: &Exchange, args: &CleanArgs, now: time::OffsetDateTime) -> Opt
 
 fn print(report: &[Unit], args: &CleanArgs) -> anyhow::Result<()> {
     if args.json {
-        return crate::output::json(&serde_json::json!({
-            "dry_run": args.dry_run,
-            "exchanges": report,
-        }));
+        #[derive(Serialize)]
+        struct CleanJson<'a> {
+            dry_run: bool,
+            exchanges: &'a [Unit],
+        }
+        return crate::output::json(&CleanJson {
+            dry_run: args.dry_run,
+            exchanges: report,
+        });
     }
     let mut out = std::io::stdout().lock();
     let verb = if args.dry_run {

@@ -137,6 +137,14 @@ fn probe(path: &Path, spec: &PeerSpec, timeout: Duration) -> Probe {
     failed(error, millis)
 }
 
+/// `relay doctor --json`.
+#[derive(Serialize)]
+struct DoctorJson<'a> {
+    ok: bool,
+    peers: &'a [PeerCheck],
+    environment: &'a [EnvCheck],
+}
+
 #[derive(Debug, Serialize)]
 struct EnvCheck {
     level: &'static str,
@@ -397,9 +405,11 @@ pub fn run(root: Option<&PathBuf>, args: &DoctorArgs) -> anyhow::Result<u8> {
     let env = env_checks(relay.as_ref().map(relay_core::RelayDir::root));
     let healthy = checks.iter().any(|c| c.ok) && !env.iter().any(|e| e.level == "error");
     if args.json {
-        crate::output::json(
-            &serde_json::json!({ "ok": healthy, "peers": checks, "environment": env }),
-        )?;
+        crate::output::json(&DoctorJson {
+            ok: healthy,
+            peers: &checks,
+            environment: &env,
+        })?;
     } else {
         let mut out = std::io::stdout().lock();
         writeln!(out, "peers:")?;

@@ -37,6 +37,15 @@ pub struct ReqArgs {
     pub json: bool,
 }
 
+/// `relay req --json`.
+#[derive(serde::Serialize)]
+struct ReqJson<'a> {
+    id: &'a str,
+    session: Option<&'a str>,
+    request: &'a std::path::Path,
+    reply: &'a std::path::Path,
+}
+
 pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     input::note_new_session(&relay, &args.request);
@@ -44,12 +53,12 @@ pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
     let new = args.request.new_request(from, &args.to, false)?;
     let created = create_request(&relay, &new, input::now()?)?;
     if args.json {
-        crate::output::json(&serde_json::json!({
-            "id": created.request.id,
-            "session": created.request.session,
-            "request": created.path,
-            "reply": created.reply,
-        }))?;
+        crate::output::json(&ReqJson {
+            id: &created.request.id,
+            session: created.request.session.as_deref(),
+            request: &created.path,
+            reply: &created.reply,
+        })?;
     } else {
         writeln!(std::io::stdout(), "{}", created.path.display())?;
     }

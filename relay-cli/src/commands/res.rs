@@ -68,6 +68,17 @@ pub struct ResArgs {
     pub body: Option<String>,
 }
 
+/// `relay res --json`.
+#[derive(serde::Serialize)]
+struct ResJson<'a> {
+    re: &'a str,
+    session: Option<&'a str>,
+    status: relay_core::Status,
+    verify: relay_core::Verify,
+    request: &'a std::path::Path,
+    reply: &'a std::path::Path,
+}
+
 pub fn run(root: Option<&PathBuf>, args: &ResArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let request_path = match (&args.request, &args.re, &args.session) {
@@ -111,14 +122,14 @@ pub fn run(root: Option<&PathBuf>, args: &ResArgs) -> anyhow::Result<u8> {
     };
     let (response, path) = write_response(&relay, &request_path, &new, args.force, input::now()?)?;
     if args.json {
-        crate::output::json(&serde_json::json!({
-            "re": response.re,
-            "session": response.session,
-            "status": response.status,
-            "verify": response.verify,
-            "request": request_path,
-            "reply": path,
-        }))?;
+        crate::output::json(&ResJson {
+            re: &response.re,
+            session: response.session.as_deref(),
+            status: response.status,
+            verify: response.verify,
+            request: &request_path,
+            reply: &path,
+        })?;
     } else {
         writeln!(std::io::stdout(), "{}", path.display())?;
     }

@@ -29,6 +29,29 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// `relay show --json`.
+#[derive(serde::Serialize)]
+struct ShowJson<'a> {
+    request: RequestJson<'a>,
+    answered: bool,
+    reply: Option<ReplyJson<'a>>,
+    call: Option<crate::run::LiveRecord<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct RequestJson<'a> {
+    path: &'a std::path::Path,
+    request: &'a Request,
+}
+
+#[derive(serde::Serialize)]
+struct ReplyJson<'a> {
+    path: &'a std::path::Path,
+    valid: bool,
+    diagnostics: &'a [relay_core::Diagnostic],
+    response: Option<&'a relay_core::Response>,
+}
+
 pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let req_path = relay.locate(&args.exchange)?;
@@ -44,25 +67,23 @@ pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
     // The call that ran it, if `relay call` did: its live state and why it ended.
     let record = crate::run::RunRecord::load(&req_path).ok();
     if args.json {
-        let reply_json = reply.as_ref().map(|r| {
-            serde_json::json!({
-                "path": res_path,
-                "valid": r.is_valid(),
-                "diagnostics": r.diagnostics,
-                "response": match &r.message { Some(Message::Response(res)) => serde_json::to_value(res).ok(), _ => None },
-            })
-        });
-        let call = record.as_ref().map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["live_state"] = r.live_state().into();
-            v
-        });
-        crate::output::json(&serde_json::json!({
-            "request": { "path": req_path, "request": request },
-            "answered": reply.is_some(),
-            "reply": reply_json,
-            "call": call,
-        }))?;
+        crate::output::json(&ShowJson {
+            request: RequestJson {
+                path: &req_path,
+                request: &request,
+            },
+            answered: reply.is_some(),
+            reply: reply.as_ref().map(|r| ReplyJson {
+                path: &res_path,
+                valid: r.is_valid(),
+                diagnostics: &r.diagnostics,
+                response: match &r.message {
+                    Some(Message::Response(res)) => Some(res),
+                    _ => None,
+                },
+            }),
+            call: record.as_ref().map(crate::run::LiveRecord::of),
+        })?;
         return Ok(exit::OK);
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -475,11 +475,19 @@ fn apply_permissions(edit: &crate::settings::JsonEdit) -> anyhow::Result<Permiss
     })
 }
 
+/// `relay skill ... --json`.
+#[derive(Serialize)]
+struct SkillJson<'a> {
+    skills: &'a [Row],
+    claude_permissions: Option<&'a Permissions>,
+}
+
 fn report(rows: &[Row], perms: Option<&Permissions>, json: bool) -> anyhow::Result<()> {
     if json {
-        return crate::output::json(
-            &serde_json::json!({ "skills": rows, "claude_permissions": perms }),
-        );
+        return crate::output::json(&SkillJson {
+            skills: rows,
+            claude_permissions: perms,
+        });
     }
     let mut out = std::io::stdout().lock();
     for r in rows {

@@ -49,21 +49,17 @@ pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
         None => run::all_records(&relay),
     };
     if args.json {
-        let rows: Vec<serde_json::Value> = records
+        let rows: Vec<run::LiveRecord<'_>> = records
             .iter()
-            .map(|r| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                v["live_state"] = r.live_state().into();
-                v["elapsed_s"] = elapsed(r).into();
-                v
+            .map(|r| run::LiveRecord {
+                elapsed_s: Some(elapsed(r)),
+                ..run::LiveRecord::of(r)
             })
             .collect();
-        let out = if args.exchange.is_some() {
-            rows.into_iter().next().unwrap_or_default()
-        } else {
-            rows.into()
-        };
-        crate::output::json(&out)?;
+        match (&args.exchange, rows.first()) {
+            (Some(_), Some(one)) => crate::output::json(one)?,
+            _ => crate::output::json(&rows)?,
+        }
         return Ok(exit::OK);
     }
     if records.is_empty() {

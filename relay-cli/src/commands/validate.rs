@@ -50,11 +50,11 @@ pub fn run(root: Option<&PathBuf>, args: &ValidateArgs) -> anyhow::Result<u8> {
     }
     let invalid = reports.iter().filter(|r| !r.is_valid()).count();
     if args.json {
-        crate::output::json(&serde_json::json!({
-            "valid": invalid == 0 && missing.is_empty(),
-            "files": reports.iter().map(report_json).collect::<Vec<_>>(),
-            "missing": missing,
-        }))?;
+        crate::output::json(&ValidateJson {
+            valid: invalid == 0 && missing.is_empty(),
+            files: reports.iter().map(FileJson::of).collect(),
+            missing: &missing,
+        })?;
     } else {
         let mut out = std::io::stdout().lock();
         for d in reports.iter().flat_map(|r| &r.diagnostics) {
@@ -73,11 +73,29 @@ pub fn run(root: Option<&PathBuf>, args: &ValidateArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn report_json(r: &Report) -> serde_json::Value {
-    serde_json::json!({
-        "path": r.path,
-        "kind": r.kind,
-        "valid": r.is_valid(),
-        "diagnostics": r.diagnostics,
-    })
+/// `relay validate --json`.
+#[derive(serde::Serialize)]
+struct ValidateJson<'a> {
+    valid: bool,
+    files: Vec<FileJson<'a>>,
+    missing: &'a [std::path::PathBuf],
+}
+
+#[derive(serde::Serialize)]
+struct FileJson<'a> {
+    path: &'a std::path::Path,
+    kind: Option<relay_core::FileKind>,
+    valid: bool,
+    diagnostics: &'a [relay_core::Diagnostic],
+}
+
+impl<'a> FileJson<'a> {
+    fn of(r: &'a Report) -> Self {
+        FileJson {
+            path: &r.path,
+            kind: r.kind,
+            valid: r.is_valid(),
+            diagnostics: &r.diagnostics,
+        }
+    }
 }
