@@ -435,9 +435,13 @@ impl Call<'_> {
         )?;
         spinner.finish();
         // Lossy: one stray non-UTF-8 byte must not cost the final message, session id and usage.
-        let stdout =
-            String::from_utf8_lossy(&std::fs::read(&record.stdout_log).unwrap_or_default())
-                .into_owned();
+        // The log is under .relay/, where the peer could have swapped in a FIFO: read it like
+        // any untrusted file (no link, no blocking), at most the log cap.
+        let stdout = String::from_utf8_lossy(
+            &relay_core::untrusted::read_capped(&record.stdout_log, limits.log_cap)
+                .unwrap_or_default(),
+        )
+        .into_owned();
         let stderr = read_tail(&record.stderr_log, 256 * 1024);
         let report = peer::read_report(format, &stdout, &stderr);
         record.activity = peer::activity(format, &peer::tail(&stdout, 4096), &stderr);
@@ -684,7 +688,7 @@ fn millis(d: Duration) -> u64 {
 /// The last `max` bytes of a file, as text.
 fn read_tail(path: &Path, max: u64) -> String {
     use std::io::{Read as _, Seek as _, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = relay_core::untrusted::open(path) else {
         return String::new();
     };
     let len = f.metadata().map_or(0, |m| m.len());

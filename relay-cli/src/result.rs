@@ -10,7 +10,8 @@ use crate::run::{Outcome, RunRecord};
 
 /// The reply body, when the reply file is a valid reply.
 fn reply_body(record: &RunRecord) -> Option<String> {
-    let text = std::fs::read_to_string(&record.reply).ok()?;
+    // Untrusted like every file under .relay/: a FIFO or link at the reply path is not read.
+    let text = relay_core::read_text(&record.reply, relay_core::FileKind::Response).ok()?;
     match relay_core::parse(&record.reply, &text).message {
         Some(Message::Response(r)) => Some(r.body),
         _ => None,

@@ -116,6 +116,10 @@ fn main() {
             link(&outside, &reply);
         }
         "dangling-reply" => link("/nonexistent/relay-fake-peer", &reply),
+        "fifo-reply" => {
+            let made = Command::new("mkfifo").arg(&reply).status().expect("mkfifo");
+            assert!(made.success(), "mkfifo failed");
+        }
         "nul-final" => println!("An answer with a NUL \0 byte in it."),
         // Answers, then fills the disk the project is on (a test mounts a small tmpfs).
         "fill-disk" => {

@@ -760,7 +760,8 @@ fn cancel_after_the_supervisor_died_kills_the_peer() {
 fn hostile_reply_paths_end_as_invalid_with_a_finished_record() {
     let c = Call::new();
     let outside = c.env.root.parent().unwrap().join("outside.md");
-    for mode in ["dir-reply", "link-reply", "dangling-reply"] {
+    // A FIFO at the reply path must not make relay block on it.
+    for mode in ["dir-reply", "link-reply", "dangling-reply", "fifo-reply"] {
         let out = c.run(
             mode,
             &["--json"],
