@@ -359,7 +359,7 @@ impl Call<'_> {
             ("RELAY_PROMPT".to_owned(), prompt.clone()),
             ("NO_COLOR".to_owned(), "1".to_owned()),
         ]);
-        let mut env_remove: Vec<String> = peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect();
+        let mut env_remove = peer::scrub_env();
         env_remove.extend(self.plan.spec().unset_env.iter().cloned());
         let spawn = Spawn {
             program: self.plan.program.clone(),

@@ -200,21 +200,6 @@ impl RequestArgs {
     }
 }
 
-/// The caller, from the environment of the agent relay runs in. Codex is checked first:
-/// `CLAUDECODE` leaks into a Codex started from Claude Code.
-pub fn detect_from() -> &'static str {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    if set("CODEX_SANDBOX") || set("CODEX_SANDBOX_NETWORK_DISABLED") || set("CODEX_THREAD_ID") {
-        "codex"
-    } else if set("CLAUDECODE") || set("CLAUDE_CODE_ENTRYPOINT") {
-        "claude"
-    } else if set("GEMINI_CLI") {
-        "gemini"
-    } else {
-        "user"
-    }
-}
-
 /// A one-line note when `--session S` is about to start a new session while a session with a
 /// close name exists (a typo would otherwise silently fork the conversation).
 pub fn note_new_session(relay: &RelayDir, args: &RequestArgs) {

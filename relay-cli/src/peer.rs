@@ -88,24 +88,37 @@ pub struct PeerSpec {
     /// refuses every path an ignore file matches, and `.relay/` ignores itself).
     #[serde(default)]
     pub request_on_stdin: bool,
+    /// Environment variables this agent sets inside its sessions: relay detects its caller
+    /// from them (`--from`) and removes them from every peer's environment.
+    #[serde(default)]
+    pub markers: Vec<String>,
 }
 
 fn text() -> OutputFormat {
     OutputFormat::Text
 }
 
-/// Nested-agent guards and markers scrubbed from every peer's environment: a peer must start
-/// as a fresh top-level session (Claude Code refuses to nest under `CLAUDECODE`, and a Codex
-/// sandbox marker would mislead the peer about its own sandbox).
-pub const SCRUB_ENV: &[&str] = &[
-    "CLAUDECODE",
-    "CLAUDE_CODE_ENTRYPOINT",
-    "CLAUDE_CODE_SSE_PORT",
-    "CODEX_SANDBOX",
-    "CODEX_SANDBOX_NETWORK_DISABLED",
-    "CODEX_THREAD_ID",
-    "GEMINI_CLI",
-];
+/// The environment to scrub from every peer: each built-in agent's session markers (a peer
+/// must start as a fresh top-level session: Claude Code refuses to nest under `CLAUDECODE`,
+/// and a Codex sandbox marker would mislead the peer about its own sandbox).
+pub fn scrub_env() -> Vec<String> {
+    BUILTINS
+        .iter()
+        .filter_map(|n| builtin(n))
+        .flat_map(|spec| spec.markers)
+        .collect()
+}
+
+/// The agent relay runs in, from its session markers (`user` when none is set). Codex is
+/// checked first: `CLAUDECODE` leaks into a Codex started from Claude Code.
+pub fn detect_caller() -> &'static str {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    BUILTINS
+        .iter()
+        .copied()
+        .find(|n| builtin(n).is_some_and(|spec| spec.markers.iter().any(|m| set(m))))
+        .unwrap_or("user")
+}
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| (*x).to_owned()).collect()
@@ -150,6 +163,11 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             help_args: s(&["exec", "--help"]),
             required_flags: s(&["--json", "--skip-git-repo-check", "--sandbox", "--cd"]),
             request_on_stdin: false,
+            markers: s(&[
+                "CODEX_SANDBOX",
+                "CODEX_SANDBOX_NETWORK_DISABLED",
+                "CODEX_THREAD_ID",
+            ]),
         },
         // `--` ends the variadic flags before the prompt. acceptEdits lets the Write tool
         // write inside the working directory (the project root, which holds .relay/).
@@ -189,6 +207,11 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "--resume",
             ]),
             request_on_stdin: false,
+            markers: s(&[
+                "CLAUDECODE",
+                "CLAUDE_CODE_ENTRYPOINT",
+                "CLAUDE_CODE_SSE_PORT",
+            ]),
         },
         // `--skip-trust`: otherwise gemini exits 55 in a folder it was never told to trust.
         // auto_edit offers write_file (enough for the reply); default offers no write tool.
@@ -229,6 +252,7 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "--resume",
             ]),
             request_on_stdin: true,
+            markers: s(&["GEMINI_CLI"]),
         },
         _ => return None,
     };
@@ -326,6 +350,7 @@ pub fn from_shell(cmd: &str) -> PeerSpec {
         help_args: Vec::new(),
         required_flags: Vec::new(),
         request_on_stdin: false,
+        markers: Vec::new(),
     }
 }
 

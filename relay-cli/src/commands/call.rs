@@ -156,7 +156,7 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     })?;
     let from = match &args.from {
         Some(f) => f.clone(),
-        None => input::detect_from().to_owned(),
+        None => crate::peer::detect_caller().to_owned(),
     };
     input::note_new_session(&relay, &args.request);
     let new = args

@@ -175,7 +175,7 @@ fn run_quiet(
         args: args.iter().map(Into::into).collect(),
         cwd: cwd.to_path_buf(),
         env_set,
-        env_remove: peer::SCRUB_ENV.iter().map(|s| (*s).to_owned()).collect(),
+        env_remove: peer::scrub_env(),
         stdout: logs.path().join("out"),
         stderr: logs.path().join("err"),
         stdin_text: None,

@@ -49,7 +49,10 @@ struct ReqJson<'a> {
 pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     input::note_new_session(&relay, &args.request);
-    let from = args.from.as_deref().unwrap_or_else(|| input::detect_from());
+    let from: &str = match &args.from {
+        Some(f) => f,
+        None => crate::peer::detect_caller(),
+    };
     let new = args.request.new_request(from, &args.to, false)?;
     let created = create_request(&relay, &new, input::now()?)?;
     if args.json {
