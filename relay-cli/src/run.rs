@@ -65,16 +65,9 @@ impl Outcome {
     }
 }
 
-/// Is the call still running?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    Running,
-    Finished,
-    /// Left `running` by a supervisor that is gone, and its peer cannot be proven to be the
-    /// process relay started (its pid was reused): nothing was signalled.
-    Stale,
-}
+/// Is the call still running? The state relay-core's `RunSummary` reads back (`stale`: left
+/// `running` by a supervisor that is gone, whose peer cannot be proven to be relay's).
+pub use relay_core::RunState as State;
 
 /// Everything about one call. Paths are absolute.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,11 +142,7 @@ pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf>
     let running: Vec<PathBuf> = relay
         .named(reference)
         .into_iter()
-        .filter(|p| {
-            RunRecord::load(p).is_ok_and(|r| {
-                r.state == State::Running && crate::commands::status::supervisor_alive(&r)
-            })
-        })
+        .filter(|p| RunRecord::load(p).is_ok_and(|r| r.live_state() == "running"))
         .collect();
     if running.len() > 1 {
         return Err(relay_core::Error::Ambiguous {
@@ -169,38 +158,54 @@ pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
+/// Is the relay process a record names as supervisor still that process? (Same pid, same
+/// start time, and a relay supervisor's command line: a reused pid does not count.)
+pub fn supervisor_alive(pid: u32, start: Option<u64>) -> bool {
+    crate::supervise::is_same_process(pid, start, crate::supervise::SUPERVISOR_ARGS)
+}
+
 /// What a call is now, for people: `running` (its supervisor still runs), `lost` (the record
-/// says running but its supervisor is gone), or how it ended (`ok`, `timeout`, ...).
+/// says running but its supervisor is gone), `stale`, or how it ended (`ok`, `timeout`, ...).
 pub fn live_state(
-    running: bool,
+    state: State,
     outcome: Option<&str>,
     supervisor: Option<(u32, Option<u64>)>,
 ) -> &str {
-    match (running, outcome) {
-        (true, _)
-            if supervisor.is_some_and(|(pid, start)| {
-                crate::supervise::is_same_process(pid, start, crate::supervise::SUPERVISOR_ARGS)
-            }) =>
+    match (state, outcome) {
+        (State::Running, _)
+            if supervisor.is_some_and(|(pid, start)| supervisor_alive(pid, start)) =>
         {
             "running"
         }
-        (true, _) => "lost",
-        (false, Some(o)) => o,
-        (false, None) => "finished",
+        (State::Running, _) => "lost",
+        (State::Stale, _) => "stale",
+        (State::Finished, Some(o)) => o,
+        (State::Finished, None) => "finished",
     }
+}
+
+/// [`live_state`] of a run record as `relay list` and `relay clean` read it.
+pub fn summary_state(run: &relay_core::RunSummary) -> &str {
+    live_state(
+        run.state,
+        run.outcome.as_deref(),
+        run.supervisor_pid.map(|p| (p, run.supervisor_start)),
+    )
 }
 
 impl RunRecord {
     /// [`live_state`] of this record.
     pub fn live_state(&self) -> &'static str {
-        if self.state == State::Stale {
-            return "stale";
-        }
         live_state(
-            self.state == State::Running,
+            self.state,
             self.outcome.map(Outcome::as_str),
             Some((self.supervisor_pid, self.supervisor_start)),
         )
+    }
+
+    /// Is this record's supervisor still running (see [`supervisor_alive`])?
+    pub fn supervisor_alive(&self) -> bool {
+        supervisor_alive(self.supervisor_pid, self.supervisor_start)
     }
 }
 

@@ -35,7 +35,7 @@ pub fn run(root: Option<&PathBuf>, args: &CancelArgs) -> anyhow::Result<u8> {
         );
         return Ok(exit::OK);
     }
-    if crate::commands::status::supervisor_alive(&record) {
+    if record.supervisor_alive() {
         crate::supervise::terminate(record.supervisor_pid);
         // The supervisor kills the tree (grace, then SIGKILL) and finishes the record.
         let t0 = Instant::now();

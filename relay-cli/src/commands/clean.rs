@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use relay_core::{Exchange, ReplyState, RunState, exit, scan};
+use relay_core::{Exchange, ReplyState, exit, scan};
 use serde::Serialize;
 
 use crate::input;
@@ -120,16 +120,10 @@ pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
 
 /// Why an exchange must stay, or `None` when it may go.
 fn keep_reason(e: &Exchange, args: &CleanArgs, now: time::OffsetDateTime) -> Option<&'static str> {
-    let running = e.run.as_ref().is_some_and(|r| {
-        r.state == RunState::Running
-            && r.supervisor_pid.is_some_and(|p| {
-                crate::supervise::is_same_process(
-                    p,
-                    r.supervisor_start,
-                    crate::supervise::SUPERVISOR_ARGS,
-                )
-            })
-    });
+    let running = e
+        .run
+        .as_ref()
+        .is_some_and(|r| crate::run::summary_state(r) == "running");
     if running {
         return Some("a call is running (relay cancel it first)");
     }

@@ -107,12 +107,7 @@ fn states(e: &Exchange) -> (&str, &'static str) {
 
 /// The state of the call behind an exchange, from its run record (see `run::live_state`).
 fn call_state(e: &Exchange) -> Option<&str> {
-    let run = e.run.as_ref()?;
-    Some(crate::run::live_state(
-        run.state == relay_core::RunState::Running,
-        run.outcome.as_deref(),
-        run.supervisor_pid.map(|p| (p, run.supervisor_start)),
-    ))
+    e.run.as_ref().map(crate::run::summary_state)
 }
 
 /// One `--json` row (borrowed: 10,000 rows must not cost 10,000 JSON trees).

@@ -27,16 +27,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Is the relay process that supervises this call still there? (Its pid must still run a
-/// `relay call`, so a reused pid does not count.)
-pub fn supervisor_alive(r: &RunRecord) -> bool {
-    crate::supervise::is_same_process(
-        r.supervisor_pid,
-        r.supervisor_start,
-        crate::supervise::SUPERVISOR_ARGS,
-    )
-}
-
 pub fn run(root: Option<&PathBuf>, args: &StatusArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let now = input::now()?;

@@ -42,7 +42,7 @@ pub fn run(root: Option<&PathBuf>, args: &WaitArgs) -> anyhow::Result<u8> {
             crate::result::print(&record, args.json)?;
             return Ok(record.exit_code.unwrap_or(exit::FAILURE));
         }
-        if !crate::commands::status::supervisor_alive(&record) {
+        if !record.supervisor_alive() {
             return Err(ExpectedError::SupervisorGone {
                 exchange: record.exchange.clone(),
                 pid: record.supervisor_pid,
