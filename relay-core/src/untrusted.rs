@@ -6,83 +6,67 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Opens `path` for reading without following a symlink at its last component (`ELOOP`) and
-/// without blocking on a FIFO (non-blocking open; a read then fails instead of waiting).
-pub fn open(path: &Path) -> io::Result<File> {
-    #[cfg(unix)]
-    {
-        use rustix::fs::{Mode, OFlags};
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        Ok(File::from(fd))
-    }
-    #[cfg(not(unix))]
-    {
-        let meta = std::fs::symlink_metadata(path)?;
-        if !meta.is_file() {
-            return Err(io::Error::other("not a regular file"));
-        }
-        File::open(path)
-    }
+/// How a file under `.relay/` is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    /// Created if missing; every write goes to the end.
+    Append,
+    /// An existing file, written from its start.
+    Overwrite,
 }
 
-/// Opens (creating it if needed) a file relay appends to under `.relay/` (a log, the call log,
-/// a lock), with the same guards as [`open`]: a symlink planted there is refused (`ELOOP`), so
-/// relay never writes through it to a file outside the project; a FIFO without a reader fails
-/// at once instead of blocking.
-pub fn open_append(path: &Path) -> io::Result<File> {
+/// Opens `path` never following a symlink at its last component (`ELOOP`) and never blocking
+/// on a FIFO (non-blocking open). Files opened for writing must be regular files; a read of
+/// anything else fails instead of waiting, so reads skip that check (and its `fstat`).
+fn open_as(path: &Path, access: Access) -> io::Result<File> {
     #[cfg(unix)]
-    {
+    let file = {
         use rustix::fs::{Mode, OFlags};
-        let fd = rustix::fs::open(
+        let how = match access {
+            Access::Read => OFlags::RDONLY,
+            Access::Append => OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+            Access::Overwrite => OFlags::WRONLY,
+        };
+        File::from(rustix::fs::open(
             path,
-            OFlags::WRONLY
-                | OFlags::CREATE
-                | OFlags::APPEND
-                | OFlags::NOFOLLOW
-                | OFlags::NONBLOCK
-                | OFlags::CLOEXEC,
+            how | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
-        )?;
-        let file = File::from(fd);
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::other("not a regular file"));
-        }
-        Ok(file)
-    }
+        )?)
+    };
     #[cfg(not(unix))]
-    {
+    let file = {
         if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
             return Err(io::Error::other("not a regular file"));
         }
         std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    }
-}
-
-/// Opens an existing regular file for overwriting in place (no create, no truncate), with
-/// the guards of [`open`].
-pub fn open_overwrite(path: &Path) -> io::Result<File> {
-    #[cfg(unix)]
-    let file = {
-        use rustix::fs::{Mode, OFlags};
-        File::from(rustix::fs::open(
-            path,
-            OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?)
+            .read(access == Access::Read)
+            .write(access == Access::Overwrite)
+            .append(access == Access::Append)
+            .create(access == Access::Append)
+            .open(path)?
     };
-    #[cfg(not(unix))]
-    let file = std::fs::OpenOptions::new().write(true).open(path)?;
-    if !file.metadata()?.is_file() {
+    if access != Access::Read && !file.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
     Ok(file)
+}
+
+/// Opens `path` for reading (see [`open_as`]: no link followed, no blocking).
+pub fn open(path: &Path) -> io::Result<File> {
+    open_as(path, Access::Read)
+}
+
+/// Opens (creating it if needed) a file relay appends to under `.relay/` (a log, the call log,
+/// a lock): a symlink planted there is refused, so relay never writes through it to a file
+/// outside the project; a FIFO without a reader fails at once instead of blocking.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    open_as(path, Access::Append)
+}
+
+/// Opens an existing regular file for overwriting in place (no create, no truncate).
+pub fn open_overwrite(path: &Path) -> io::Result<File> {
+    open_as(path, Access::Overwrite)
 }
 
 /// Reads `path` whole, refusing more than `max` bytes (`Ok(None)` past the limit).
