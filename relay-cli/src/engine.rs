@@ -240,8 +240,11 @@ impl Call<'_> {
                 self.plan.peer,
                 resume.unwrap_or_default()
             );
-            for log in [&record.stdout_log, &record.stderr_log] {
-                let _ = std::fs::rename(log, log.with_extension("resume-failed.log"));
+            for (log, kept) in [&record.stdout_log, &record.stderr_log]
+                .into_iter()
+                .zip(relay_core::BESIDE_RESUME_FAILED_LOGS)
+            {
+                let _ = std::fs::rename(log, relay_core::beside(&record.request, kept));
             }
             record.resume_fallback = true;
             record.peer_error = None;

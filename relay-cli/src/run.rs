@@ -149,8 +149,7 @@ pub fn locate_call(relay: &RelayDir, reference: &str) -> anyhow::Result<PathBuf>
             reference: reference.to_owned(),
             candidates: running
                 .iter()
-                .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".req.md"))
-                .map(str::to_owned)
+                .filter_map(|p| Some(relay_core::stem_of(p.file_name()?.to_str()?).to_owned()))
                 .collect(),
         }
         .into());

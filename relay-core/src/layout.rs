@@ -253,7 +253,7 @@ impl RelayDir {
             Ok(rd) => rd
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|n| {
-                    n.strip_suffix(".req.md")
+                    n.strip_suffix(FileKind::Request.suffix())
                         .and_then(id_name)
                         .is_some_and(|got| name_matches(got, name))
                 })
@@ -262,7 +262,7 @@ impl RelayDir {
         };
         // Ids start with their UTC timestamp; within one second, `name` before `name-2`, ...
         hits.sort_by_cached_key(|h| {
-            let id = h.trim_end_matches(".req.md");
+            let id = stem_of(h);
             let got = id_name(id).unwrap_or_default();
             let twin: u64 = got
                 .strip_prefix(name)
@@ -295,17 +295,25 @@ fn name_matches(got: &str, wanted: &str) -> bool {
             })
 }
 
+/// The exchange stem of a protocol file name: `x` of `x.req.md` or `x.res.md` (any other
+/// name is its own stem).
+pub fn stem_of(name: &str) -> &str {
+    name.strip_suffix(FileKind::Request.suffix())
+        .or_else(|| name.strip_suffix(FileKind::Response.suffix()))
+        .unwrap_or(name)
+}
+
+fn file_stem(path: &Path) -> &str {
+    stem_of(
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default(),
+    )
+}
+
 /// `x.req.md` <-> `x.res.md`: the reply path is derived from the request path, never stored.
 pub fn swap_suffix(path: &Path, to: FileKind) -> PathBuf {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let stem = name
-        .strip_suffix(".req.md")
-        .or_else(|| name.strip_suffix(".res.md"))
-        .unwrap_or(name);
-    path.with_file_name(format!("{stem}{}", to.suffix()))
+    path.with_file_name(format!("{}{}", file_stem(path), to.suffix()))
 }
 
 /// The reply path of a request path.
@@ -322,6 +330,9 @@ pub const BESIDE_STDOUT_LOG: &str = "stdout.log";
 pub const BESIDE_STDERR_LOG: &str = "stderr.log";
 /// The `--bg` supervisor's own output.
 pub const BESIDE_SUPERVISOR_LOG: &str = "supervisor.log";
+/// The peer's stdout and stderr from a failed attempt to resume its session.
+pub const BESIDE_RESUME_FAILED_LOGS: [&str; 2] =
+    ["stdout.resume-failed.log", "stderr.resume-failed.log"];
 /// The per-call usage log, `.relay/calls.jsonl`: one JSON line per finished call. (Not
 /// `ledger.jsonl`: that name is kept for the session record of notes and decisions.)
 pub const CALL_LOG: &str = "calls.jsonl";
@@ -331,16 +342,11 @@ pub const BESIDE_ALL: &[&str] = &[
     BESIDE_STDOUT_LOG,
     BESIDE_STDERR_LOG,
     BESIDE_SUPERVISOR_LOG,
-    "stdout.resume-failed.log",
-    "stderr.resume-failed.log",
+    BESIDE_RESUME_FAILED_LOGS[0],
+    BESIDE_RESUME_FAILED_LOGS[1],
 ];
 
 /// `<stem>.<ext>` beside the request `<stem>.req.md`.
 pub fn beside(request: &Path, ext: &str) -> PathBuf {
-    let name = request
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let stem = name.strip_suffix(".req.md").unwrap_or(name);
-    request.with_file_name(format!("{stem}.{ext}"))
+    request.with_file_name(format!("{}.{ext}", file_stem(request)))
 }

@@ -52,8 +52,9 @@ mod validate;
 
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
 pub use crate::layout::{
-    BESIDE_ALL, BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG,
-    CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, swap_suffix,
+    BESIDE_ALL, BESIDE_RESUME_FAILED_LOGS, BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG,
+    BESIDE_SUPERVISOR_LOG, CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, stem_of,
+    swap_suffix,
 };
 pub use crate::message::{
     FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MAX_FRONTMATTER_KEYS,

@@ -549,10 +549,7 @@ impl Exchange {
     }
 
     fn stem(&self) -> &str {
-        let name = self.name.as_str();
-        name.strip_suffix(".req.md")
-            .or_else(|| name.strip_suffix(".res.md"))
-            .unwrap_or(name)
+        crate::layout::stem_of(&self.name)
     }
 
     /// The request file (`None` for a reply whose request is gone).
