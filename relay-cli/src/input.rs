@@ -32,46 +32,60 @@ pub fn body(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
     }
 }
 
-/// `--body-file`: a regular file (a FIFO, device or directory could block or never end; pipe
-/// those to stdin with `-`), at most the body limit, UTF-8.
-fn body_file(path: &Path) -> anyhow::Result<String> {
-    use crate::error::{BodyFileProblem as P, ExpectedError};
-    let refuse = |problem: P, why: String| -> anyhow::Error {
-        ExpectedError::BodyFile {
-            path: path.to_path_buf(),
-            why,
-            problem,
-        }
-        .into()
-    };
+/// Why a file the user named (`--body-file`, the config file) cannot be used.
+#[derive(Debug)]
+pub struct UserFileError {
+    pub problem: crate::error::BodyFileProblem,
+    /// In words, for the message.
+    pub why: String,
+}
+
+/// Reads a file the user named: links are followed (it is theirs, not `.relay/`'s), but only
+/// a regular file is opened (a FIFO or device could block or never end), at most `limit`
+/// bytes, and it must be UTF-8.
+pub fn read_user_file(path: &Path, limit: u64) -> Result<String, UserFileError> {
+    use crate::error::BodyFileProblem as P;
+    let fail = |problem, why: String| UserFileError { problem, why };
     let io = |e: &std::io::Error| {
         let problem = if e.kind() == std::io::ErrorKind::NotFound {
             P::Missing
         } else {
             P::Unreadable
         };
-        refuse(problem, crate::error::strip_os_error(&e.to_string()))
+        fail(problem, crate::error::strip_os_error(&e.to_string()))
     };
     let meta = std::fs::metadata(path).map_err(|e| io(&e))?;
     if !meta.is_file() {
-        return Err(refuse(P::NotRegular, "not a regular file".into()));
+        return Err(fail(P::NotRegular, "not a regular file".into()));
     }
-    let limit = relay_core::MAX_BODY_BYTES as u64;
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
         .map_err(|e| io(&e))?;
     if bytes.len() as u64 > limit {
-        return Err(refuse(
-            P::TooLarge,
-            format!("more than {limit} bytes (16 MiB)"),
-        ));
+        return Err(fail(P::TooLarge, format!("more than {limit} bytes")));
     }
     String::from_utf8(bytes).map_err(|e| {
-        refuse(
+        fail(
             P::NotUtf8,
             format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
         )
+    })
+}
+
+/// `--body-file`: see [`read_user_file`]; at most the body limit.
+fn body_file(path: &Path) -> anyhow::Result<String> {
+    read_user_file(path, relay_core::MAX_BODY_BYTES as u64).map_err(|e| {
+        let why = match e.problem {
+            crate::error::BodyFileProblem::TooLarge => format!("{} (16 MiB)", e.why),
+            _ => e.why,
+        };
+        crate::error::ExpectedError::BodyFile {
+            path: path.to_path_buf(),
+            why,
+            problem: e.problem,
+        }
+        .into()
     })
 }
 

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 /// How much the peer may do.
@@ -289,27 +288,9 @@ pub fn all_peers() -> anyhow::Result<BTreeMap<String, PeerSpec>> {
         .map(|n| ((*n).to_owned(), builtin(n).expect("built-in")))
         .collect();
     if let Some(path) = config_path().filter(|p| p.exists()) {
-        // A regular file of at most 1 MiB: a FIFO or device named by RELAY_CONFIG must not
-        // block or exhaust memory.
-        anyhow::ensure!(
-            std::fs::metadata(&path).is_ok_and(|m| m.is_file()),
-            "{}: the config file is not a regular file",
-            path.display()
-        );
-        // Links are fine here (dotfile managers use them): this is the user's own file.
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::fs::File::open(&path)?, 1024 * 1024 + 1),
-            &mut bytes,
-        )
-        .with_context(|| format!("reading {}", path.display()))?;
-        anyhow::ensure!(
-            bytes.len() <= 1024 * 1024,
-            "{}: the config file is larger than 1 MiB",
-            path.display()
-        );
-        let text = String::from_utf8(bytes)
-            .map_err(|_| anyhow::anyhow!("{}: the config file is not UTF-8", path.display()))?;
+        // A FIFO or device named by RELAY_CONFIG must not block or exhaust memory.
+        let text = crate::input::read_user_file(&path, 1024 * 1024)
+            .map_err(|e| anyhow::anyhow!("{}: the config file is {}", path.display(), e.why))?;
         let file: ConfigFile = yaml_serde::from_str(&text).map_err(|e| {
             let line = e.location().map_or(0, |l| l.line());
             anyhow::anyhow!("{}:{line}: {e}", path.display())
