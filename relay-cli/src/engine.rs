@@ -684,7 +684,8 @@ fn as_reply(path: &Path, message: &str) -> Option<String> {
     (!parsed.has_errors() && matches!(parsed.message, Some(Message::Response(_)))).then_some(text)
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration in whole milliseconds, saturating (for records and plans).
+pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

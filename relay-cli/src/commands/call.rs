@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use relay_core::{create_request, exit, fields};
 
-use crate::engine::{Call, CallPlan};
+use crate::engine::{Call, CallPlan, millis};
 use crate::error::{ExpectedError, usage};
 use crate::input;
 use crate::peer::Mode;
@@ -199,8 +199,4 @@ pub fn supervise_stored(root: Option<&PathBuf>, request: &Path) -> anyhow::Resul
     let stop = StopFlags::install().context("installing signal handlers")?;
     let record = call.execute(&request, &stop)?;
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -99,7 +99,7 @@ fn probe(path: &Path, spec: &PeerSpec, timeout: Duration) -> Probe {
     else {
         return failed(format!("could not start {}", path.display()), 0);
     };
-    let millis = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let millis = crate::engine::millis(t0.elapsed());
     let report = peer::read_report(spec.output, &stdout, &stderr);
     if outcome.end != supervise::End::Exited {
         let why = peer::activity(spec.output, &stdout, &stderr)

@@ -265,27 +265,25 @@ fn descendants(_leader: u32) -> Vec<u32> {
 /// Live descendants of relay among `all` (the watchdog is not one of the peer's).
 #[cfg(target_os = "linux")]
 fn descendants_in(all: &[Proc]) -> Vec<u32> {
-    {
-        let me = std::process::id();
-        let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
-        let all: Vec<&Proc> = all.iter().filter(|p| p.pid != watchdog).collect();
-        let mut found = vec![me];
-        let mut i = 0;
-        while i < found.len() {
-            let parent = found[i];
-            found.extend(
-                all.iter()
-                    .filter(|p| p.ppid == parent && p.pid != me)
-                    .map(|p| p.pid),
-            );
-            i += 1;
-        }
-        let live: std::collections::HashSet<u32> =
-            all.iter().filter(|p| !p.zombie).map(|p| p.pid).collect();
-        found
-            .into_iter()
-            .skip(1)
-            .filter(|p| live.contains(p))
-            .collect()
+    let me = std::process::id();
+    let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
+    let all: Vec<&Proc> = all.iter().filter(|p| p.pid != watchdog).collect();
+    let mut found = vec![me];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            all.iter()
+                .filter(|p| p.ppid == parent && p.pid != me)
+                .map(|p| p.pid),
+        );
+        i += 1;
     }
+    let live: std::collections::HashSet<u32> =
+        all.iter().filter(|p| !p.zombie).map(|p| p.pid).collect();
+    found
+        .into_iter()
+        .skip(1)
+        .filter(|p| live.contains(p))
+        .collect()
 }
