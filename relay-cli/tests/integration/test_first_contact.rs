@@ -216,8 +216,10 @@ fn durations_out_of_range_are_usage_errors_not_panics() {
 #[test]
 fn body_and_config_files_must_be_regular_and_bounded() {
     let env = TestEnv::new();
+    let req =
+        |body_file: &str| env.run(&["req", "--to", "b", "--name", "x", "--body-file", body_file]);
     for (path, want) in [("/dev/zero", 2), ("/", 2), ("/dev/null", 2)] {
-        let out = env.run(&["req", "--to", "b", "--name", "x", "--body-file", path]);
+        let out = req(path);
         assert_eq!(code(&out), want, "{path}: {}", env.render(&out));
     }
     let fifo = env.root.parent().unwrap().join("fifo");
@@ -228,15 +230,7 @@ fn body_and_config_files_must_be_regular_and_bounded() {
             .unwrap()
             .success()
     );
-    let out = env.run(&[
-        "req",
-        "--to",
-        "b",
-        "--name",
-        "x",
-        "--body-file",
-        fifo.to_str().unwrap(),
-    ]);
+    let out = req(fifo.to_str().unwrap());
     assert_snapshot!(env.render(&out).replace(fifo.to_str().unwrap(), "$FIFO"), @"
     ------- stderr -------
     relay: cannot read --body-file $HOME/fifo: not a regular file
@@ -245,15 +239,7 @@ fn body_and_config_files_must_be_regular_and_bounded() {
     ");
     let big = env.root.parent().unwrap().join("big.md");
     std::fs::write(&big, vec![b'a'; relay_core::MAX_BODY_BYTES + 1]).unwrap();
-    let out = env.run(&[
-        "req",
-        "--to",
-        "b",
-        "--name",
-        "x",
-        "--body-file",
-        big.to_str().unwrap(),
-    ]);
+    let out = req(big.to_str().unwrap());
     assert_eq!(code(&out), 2, "{}", env.render(&out));
     assert!(env.relay_files().is_empty());
     let out = env
