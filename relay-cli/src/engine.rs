@@ -636,11 +636,18 @@ impl Call<'_> {
                 return Ok(());
             }
             _ => {
-                finish(
-                    record,
-                    Outcome::InvalidReply,
-                    "the reply file is not a valid relay reply".into(),
-                );
+                let why = match report
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == relay_core::Severity::Error)
+                {
+                    Some(d) => format!(
+                        "the reply is not valid: line {}: {}: {}",
+                        d.line, d.field, d.message
+                    ),
+                    None => "the reply file is not a valid relay reply".into(),
+                };
+                finish(record, Outcome::InvalidReply, why);
                 return Ok(());
             }
         };

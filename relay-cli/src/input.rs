@@ -207,6 +207,7 @@ impl RequestArgs {
             to: to.to_owned(),
             target,
             kind: self.kind.clone(),
+            format: None,
             effort: self.effort.clone(),
             body: body(self.body.as_deref(), self.body_file.as_deref())?,
             final_message,

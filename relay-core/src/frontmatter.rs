@@ -73,6 +73,7 @@ pub(crate) struct RawFields {
     pub session: Option<String>,
     pub created: Option<String>,
     pub kind: Option<String>,
+    pub format: Option<String>,
     pub effort: Option<String>,
     pub salvaged: Option<String>,
 }
@@ -236,6 +237,7 @@ fn parse_flat(yaml: &str) -> Option<RawFields> {
             "session" => &mut f.session,
             "created" => &mut f.created,
             "kind" => &mut f.kind,
+            "format" => &mut f.format,
             "effort" => &mut f.effort,
             "salvaged" => &mut f.salvaged,
             _ => continue,

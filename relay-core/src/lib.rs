@@ -46,6 +46,7 @@ pub mod fields;
 mod frontmatter;
 mod layout;
 mod message;
+pub mod review;
 mod store;
 pub mod untrusted;
 mod validate;

@@ -125,6 +125,10 @@ pub struct Request {
     /// What kind of exchange this is (`task`, `review`, `question`, ...; v6, optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The shape the reply's body must have (`findings`, `deliberation`; v6, optional): see
+    /// [`crate::review`]. Absent: free markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// Reasoning effort hint (later v4; optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effort: Option<String>,
@@ -484,6 +488,18 @@ impl Cx<'_> {
         let to = self.required("to", f.to.as_ref(), check_token);
         let session = self.optional("session", f.session.as_ref(), check_slug);
         let kind = self.optional("kind", f.kind.as_ref(), check_slug);
+        let format = self.optional("format", f.format.as_ref(), check_slug);
+        if let Some(fmt) = &format
+            && !crate::review::FORMATS.contains(&fmt.as_str())
+        {
+            let line = self.fm.line_of("format");
+            self.diags.push(Diagnostic::warning(
+                self.path,
+                line,
+                "format",
+                format!("`{fmt}` is not a reply format this relay knows; the reply is read as free markdown"),
+            ));
+        }
         let effort = self.optional("effort", f.effort.as_ref(), check_slug);
         let created = self.created();
         if let Some(id) = &id {
@@ -502,6 +518,7 @@ impl Cx<'_> {
             to: to?,
             session,
             kind,
+            format,
             effort,
             created,
             body: task,
@@ -716,6 +733,7 @@ impl Request {
         for (key, value) in [
             ("session", &self.session),
             ("kind", &self.kind),
+            ("format", &self.format),
             ("effort", &self.effort),
         ] {
             if let Some(v) = value {
@@ -749,6 +767,10 @@ impl Request {
         out.push_str("  status: done | error\n  verify: pass | fail | skip\n  ---\n  ");
         out.push_str(RESPONSE_PLACEHOLDER);
         out.push('\n');
+        if let Some(format) = crate::review::footer_format(self.format.as_deref()) {
+            out.push_str(&format);
+            out.push('\n');
+        }
         out
     }
 }

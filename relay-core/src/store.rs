@@ -85,6 +85,8 @@ pub struct NewRequest {
     pub target: Target,
     /// Optional exchange kind (a slug: `task`, `review`, `question`, ...).
     pub kind: Option<String>,
+    /// Optional reply format (`findings`, `deliberation`: see [`crate::review`]).
+    pub format: Option<String>,
     /// Optional reasoning-effort hint (a slug).
     pub effort: Option<String>,
     /// The task.
@@ -123,6 +125,14 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
     if let Some(kind) = &new.kind {
         check_slug(kind).map_err(invalid_input("kind"))?;
     }
+    if let Some(format) = &new.format
+        && !crate::review::FORMATS.contains(&format.as_str())
+    {
+        return Err(invalid_input("format")(format!(
+            "`{format}` is not a reply format (known: {})",
+            crate::review::FORMATS.join(", ")
+        )));
+    }
     if let Some(effort) = &new.effort {
         check_slug(effort).map_err(invalid_input("effort"))?;
     }
@@ -135,6 +145,7 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
         to: new.to.clone(),
         session: None,
         kind: new.kind.clone(),
+        format: new.format.clone(),
         effort: new.effort.clone(),
         created: Some(now),
         body: new.body.clone(),

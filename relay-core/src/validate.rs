@@ -95,5 +95,9 @@ fn cross_check(path: &Path, text: &str, res: &message::Response, diags: &mut Vec
             ));
         }
     }
+    // A structured kind (review, deliberate) also fixes the shape of the reply's body.
+    if let Err(found) = crate::review::check_reply(req.format.as_deref(), path, text) {
+        diags.extend(found);
+    }
     diags.sort_by_key(|d| d.line);
 }

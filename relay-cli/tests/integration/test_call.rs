@@ -222,7 +222,7 @@ fn garbage_reply() {
     assert_snapshot!(c.render(&out), @"
     relay call: id=20261121-163000-garbage outcome=invalid-reply status=- verify=- peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-garbage.res.md
     ------- stderr -------
-    relay: the reply file is not a valid relay reply
+    relay: the reply is not valid: line 1: frontmatter: the file must start with a line that is exactly `---`
     relay: $ROOT/.relay/20261121-163000-garbage.res.md:1: frontmatter: the file must start with a line that is exactly `---`
     hint: the peer's output is in $ROOT/.relay/20261121-163000-garbage.stdout.log and $ROOT/.relay/20261121-163000-garbage.stderr.log
     [exit status: 12]
@@ -248,7 +248,7 @@ fn reply_to_the_wrong_id() {
 
     Fake peer answer for 20200101-000000-someone-else.
     ------- stderr -------
-    relay: the reply file is not a valid relay reply
+    relay: the reply is not valid: line 3: re: is "20200101-000000-someone-else" but the file is "20261121-163000-wrong-id.res.md": the re must be the file name without .res.md
     relay: $ROOT/.relay/20261121-163000-wrong-id.res.md:3: re: is "20200101-000000-someone-else" but the file is "20261121-163000-wrong-id.res.md": the re must be the file name without .res.md
     hint: the peer's output is in $ROOT/.relay/20261121-163000-wrong-id.stdout.log and $ROOT/.relay/20261121-163000-wrong-id.stderr.log
     [exit status: 12]
