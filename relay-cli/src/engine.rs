@@ -187,6 +187,10 @@ impl Call<'_> {
         let mut record = self.new_record(request_path, &request, resume.as_deref())?;
         record.save()?;
         let t0 = Instant::now();
+        // A read-only peer is held to its word: what git sees outside .relay/ must not change.
+        let before = (self.plan.mode == Mode::ReadOnly)
+            .then(|| crate::workspace::snapshot(self.relay.root()))
+            .flatten();
         // From here on every way the call can end leaves a finished record with a documented
         // outcome and the reason: never a record stuck at `running`.
         if let Err(e) = self.run_peer(&mut record, resume.as_deref(), stop, t0) {
@@ -198,6 +202,11 @@ impl Call<'_> {
                     crate::error::render(&e)
                 ),
             );
+        }
+        if let Some(before) = before
+            && let Some(after) = crate::workspace::snapshot(self.relay.root())
+        {
+            hold_to_read_only(&mut record, &crate::workspace::changes(&before, &after));
         }
         record.state = State::Finished;
         record.ended = Some(input::now()?);
@@ -300,6 +309,7 @@ impl Call<'_> {
             peer_error: None,
             usage: peer::Usage::default(),
             final_message: None,
+            changed_outside: Vec::new(),
             plan: Some(self.plan.clone()),
         })
     }
@@ -665,6 +675,36 @@ impl Call<'_> {
         };
         finish(record, outcome, why);
         Ok(())
+    }
+}
+
+/// A read-only call whose peer changed files outside `.relay/` is out of scope, whatever it
+/// replied (a call killed on timeout or Ctrl-C keeps that outcome; the list is recorded).
+fn hold_to_read_only(record: &mut RunRecord, changed: &[String]) {
+    if changed.is_empty() {
+        return;
+    }
+    record.changed_outside = changed.to_vec();
+    const SHOWN: usize = 10;
+    let mut list = changed[..changed.len().min(SHOWN)].join(", ");
+    if changed.len() > SHOWN {
+        list.push_str(&format!(" and {} more", changed.len() - SHOWN));
+    }
+    let why = format!(
+        "read-only, but the peer changed {} outside .relay/: {list}",
+        match changed.len() {
+            1 => "1 path".to_owned(),
+            n => format!("{n} paths"),
+        }
+    );
+    match record.outcome {
+        Some(
+            Outcome::Timeout | Outcome::IdleTimeout | Outcome::Interrupted | Outcome::Terminated,
+        ) => {
+            let reason = record.reason.take().unwrap_or_default();
+            record.reason = Some(format!("{reason}; {why}"));
+        }
+        _ => finish(record, Outcome::OutOfScope, why),
     }
 }
 

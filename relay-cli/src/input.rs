@@ -208,6 +208,7 @@ impl RequestArgs {
             target,
             kind: self.kind.clone(),
             format: None,
+            attachment: None,
             effort: self.effort.clone(),
             body: body(self.body.as_deref(), self.body_file.as_deref())?,
             final_message,

@@ -18,6 +18,7 @@ mod result;
 mod run;
 mod settings;
 mod supervise;
+mod workspace;
 
 /// Runs `relay` with the process arguments; returns the exit code.
 pub fn main() -> ExitCode {

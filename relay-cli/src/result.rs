@@ -95,12 +95,20 @@ fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
                 crate::output::clean_line(e)
             )?;
         }
-        writeln!(
-            err,
-            "hint: the peer's output is in {} and {}",
-            r.stdout_log.display(),
-            r.stderr_log.display()
-        )?;
+        if r.outcome == Some(Outcome::OutOfScope) {
+            writeln!(
+                err,
+                "hint: review the changes with `git status` and `git diff`; relay undoes nothing (they are listed in {})",
+                crate::run::record_path(&r.request).display()
+            )?;
+        } else {
+            writeln!(
+                err,
+                "hint: the peer's output is in {} and {}",
+                r.stdout_log.display(),
+                r.stderr_log.display()
+            )?;
+        }
     }
     Ok(())
 }

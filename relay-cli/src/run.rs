@@ -35,6 +35,8 @@ pub enum Outcome {
     Interrupted,
     /// relay got SIGTERM/SIGHUP (e.g. `relay cancel`); the peer was killed.
     Terminated,
+    /// The peer changed files outside `.relay/` that its mode forbids (read-only: any).
+    OutOfScope,
 }
 
 impl Outcome {
@@ -46,6 +48,7 @@ impl Outcome {
             Outcome::NoReply | Outcome::InvalidReply | Outcome::Salvaged => exit::NO_REPLY,
             Outcome::Timeout | Outcome::IdleTimeout => exit::TIMEOUT,
             Outcome::Interrupted | Outcome::Terminated => exit::INTERRUPTED,
+            Outcome::OutOfScope => exit::OUT_OF_SCOPE,
         }
     }
 
@@ -61,6 +64,7 @@ impl Outcome {
             Outcome::IdleTimeout => "idle-timeout",
             Outcome::Interrupted => "interrupted",
             Outcome::Terminated => "terminated",
+            Outcome::OutOfScope => "out-of-scope",
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct RunRecord {
     pub resume_fallback: bool,
     pub peer_error: Option<String>,
     pub usage: Usage,
+    /// Files outside `.relay/` the peer changed although its mode forbids it (read-only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_outside: Vec<String>,
     /// The peer's final message, when relay could not save it as the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_message: Option<String>,

@@ -10,9 +10,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The reply; its body is `$FAKE_PEER_BODY` (`{peer}` replaced by `$RELAY_PEER`) when set.
 fn reply_text(re: &str, status: &str, verify: &str) -> String {
+    let body = match std::env::var("FAKE_PEER_BODY") {
+        Ok(b) => b.replace("{peer}", &std::env::var("RELAY_PEER").unwrap_or_default()),
+        Err(_) => format!("Fake peer answer for {re}."),
+    };
     format!(
-        "---\nrelay: 6\nre: \"{re}\"\nfrom: fake\nto: user\nstatus: {status}\nverify: {verify}\n---\n\nFake peer answer for {re}.\n"
+        "---\nrelay: 6\nre: \"{re}\"\nfrom: fake\nto: user\nstatus: {status}\nverify: {verify}\n---\n\n{body}\n"
     )
 }
 
@@ -167,6 +172,12 @@ fn main() {
             } else {
                 write(&reply_text(&re, &status, &verify));
             }
+        }
+        // A read-only peer that edits the project anyway, then answers as asked.
+        "write-outside" => {
+            let target = std::env::var("FAKE_PEER_TARGET").expect("FAKE_PEER_TARGET");
+            std::fs::write(&target, "changed by the peer\n").expect("write target");
+            print!("{}", reply_text(&re, &status, &verify));
         }
         // Calls relay again (recursion guard tests): RELAY_FAKE_INNER is the inner command.
         "recurse" => {

@@ -16,6 +16,12 @@ pub const NOT_FOUND: u8 = 4;
 pub const CONFLICT: u8 = 5;
 /// `relay call`: refused because relay calls are nested deeper than `RELAY_MAX_DEPTH`.
 pub const RECURSION: u8 = 6;
+/// `relay call`: the peer changed files outside `.relay/` that its mode does not allow (a
+/// read-only peer changed any); the record lists them.
+pub const OUT_OF_SCOPE: u8 = 13;
+/// `relay review` / `relay fan`: the verdict is `fail`, a finding reached `--fail-on`, or the
+/// `--quorum` was not met.
+pub const REJECTED: u8 = 14;
 /// `relay call`: the reply says `status: done` but `verify: fail`.
 pub const VERIFY_FAILED: u8 = 10;
 /// `relay call`: the reply says `status: error`.
@@ -68,6 +74,16 @@ pub const TABLE: &[(u8, &str, &str)] = &[
         NO_REPLY,
         "no-reply",
         "call: peer ended without a valid reply",
+    ),
+    (
+        OUT_OF_SCOPE,
+        "out-of-scope",
+        "call: the peer changed files outside .relay/ its mode forbids",
+    ),
+    (
+        REJECTED,
+        "rejected",
+        "review/fan: verdict fail, a finding at --fail-on, or quorum not met",
     ),
     (TIMEOUT, "timeout", "call: peer timed out and was killed"),
     (

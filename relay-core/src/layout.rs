@@ -336,8 +336,14 @@ pub const BESIDE_RESUME_FAILED_LOGS: [&str; 2] =
 /// The per-call usage log, `.relay/calls.jsonl`: one JSON line per finished call. (Not
 /// `ledger.jsonl`: that name is kept for the session record of notes and decisions.)
 pub const CALL_LOG: &str = "calls.jsonl";
+/// A review's patch (the diff the peer reviews), attached to its request.
+pub const BESIDE_PATCH: &str = "patch";
+/// A review's checked findings, as data (`relay review` writes it after the call).
+pub const BESIDE_FINDINGS: &str = "findings.json";
 /// Every kind of file beside an exchange (what `relay clean` removes with it).
 pub const BESIDE_ALL: &[&str] = &[
+    BESIDE_PATCH,
+    BESIDE_FINDINGS,
     BESIDE_RUN_RECORD,
     BESIDE_STDOUT_LOG,
     BESIDE_STDERR_LOG,

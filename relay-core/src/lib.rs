@@ -53,9 +53,9 @@ mod validate;
 
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
 pub use crate::layout::{
-    BESIDE_ALL, BESIDE_RESUME_FAILED_LOGS, BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG,
-    BESIDE_SUPERVISOR_LOG, CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, stem_of,
-    swap_suffix,
+    BESIDE_ALL, BESIDE_FINDINGS, BESIDE_PATCH, BESIDE_RESUME_FAILED_LOGS, BESIDE_RUN_RECORD,
+    BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG, CALL_LOG, RELAY_DIR_NAME,
+    RelayDir, beside, reply_path, stem_of, swap_suffix,
 };
 pub use crate::message::{
     FINAL_MESSAGE_RULE, FileKind, Footer, MAX_BODY_BYTES, MAX_FILE_BYTES, MAX_FRONTMATTER_KEYS,
@@ -63,8 +63,8 @@ pub use crate::message::{
     VERSION, Verify, WRITE_FILE_RULE, check_body, parse,
 };
 pub use crate::store::{
-    Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState, RunState,
-    RunSummary, Target, Turn, create_request, read_header, read_request, read_run_summary,
-    read_text, scan, session_turns, write_new, write_replace, write_response,
+    Attachment, Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState,
+    RunState, RunSummary, Target, Turn, create_request, read_header, read_request,
+    read_run_summary, read_text, scan, session_turns, write_new, write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

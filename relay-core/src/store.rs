@@ -93,6 +93,21 @@ pub struct NewRequest {
     pub body: String,
     /// The peer will run read-only: ask for the reply as its final message (see [`Footer`]).
     pub final_message: bool,
+    /// A file written beside the request (a review's patch), named at the end of the body.
+    pub attachment: Option<Attachment>,
+}
+
+/// A file that goes with a request: `<stem>.<suffix>` beside it, written before the request
+/// (so a peer never sees a request whose material is missing) and named at the end of its body
+/// as `<label>: <absolute path>`.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    /// The file name suffix after the stem (e.g. [`crate::BESIDE_PATCH`]).
+    pub suffix: &'static str,
+    /// What it is, for the body line (e.g. `The patch to review`).
+    pub label: String,
+    /// Its content.
+    pub text: String,
 }
 
 /// A request relay wrote.
@@ -158,10 +173,10 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
     // Only now, with every input checked, does anything touch the disk.
     relay.ensure()?;
     match &new.target {
-        Target::Name(name) => create_one_shot(relay, request, name, now, new.final_message),
+        Target::Name(name) => create_one_shot(relay, request, name, now, new),
         Target::Session(session) => {
             request.session = Some(session.clone());
-            create_turn(relay, request, session, new.final_message)
+            create_turn(relay, request, session, new)
         }
     }
 }
@@ -171,7 +186,7 @@ fn create_one_shot(
     mut request: Request,
     name: &str,
     now: OffsetDateTime,
-    final_message: bool,
+    new: &NewRequest,
 ) -> Result<Created> {
     let stamp = now
         .format(format_description!(
@@ -184,7 +199,7 @@ fn create_one_shot(
         } else {
             format!("{stamp}-{name}-{n}")
         };
-        if let Some(created) = claim(relay.path(), &mut request, id, &[], final_message)? {
+        if let Some(created) = claim(relay.path(), &mut request, id, &[], new)? {
             return Ok(created);
         }
     }
@@ -197,7 +212,7 @@ fn create_turn(
     relay: &RelayDir,
     mut request: Request,
     session: &str,
-    final_message: bool,
+    new: &NewRequest,
 ) -> Result<Created> {
     let dir = relay.session_dir(session);
     match fs::create_dir(&dir) {
@@ -237,7 +252,7 @@ fn create_turn(
     }
     for number in next..next + 1000 {
         let stem = format!("{number:0width$}");
-        if let Some(created) = claim(&dir, &mut request, stem, &context, final_message)? {
+        if let Some(created) = claim(&dir, &mut request, stem, &context, new)? {
             return Ok(created);
         }
     }
@@ -253,18 +268,31 @@ fn claim(
     request: &mut Request,
     id: String,
     context: &[String],
-    final_message: bool,
+    new: &NewRequest,
 ) -> Result<Option<Created>> {
     let path = dir.join(format!("{id}.req.md"));
     let reply = reply_path(&path);
     if reply.exists() {
         return Ok(None);
     }
+    let attached = match &new.attachment {
+        Some(a) => {
+            let at = crate::layout::beside(&path, a.suffix);
+            match write_new(&at, a.text.as_bytes()) {
+                Ok(()) => {}
+                Err(Error::AlreadyExists { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            request.body = format!("{}\n{}: {}\n", new.body.trim_end(), a.label, at.display());
+            Some(at)
+        }
+        None => None,
+    };
     request.id = id;
     request.footer = Some(Footer {
         reply: reply.display().to_string(),
         context: context.to_vec(),
-        final_message,
+        final_message: new.final_message,
     });
     match write_new(&path, request.render().as_bytes()) {
         Ok(()) => Ok(Some(Created {
@@ -272,8 +300,17 @@ fn claim(
             path,
             reply,
         })),
-        Err(Error::AlreadyExists { .. }) => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => {
+            // The id is taken after all (or the write failed): the attachment written for it
+            // is this call's own, so it goes too.
+            if let Some(at) = attached {
+                let _ = fs::remove_file(at);
+            }
+            match e {
+                Error::AlreadyExists { .. } => Ok(None),
+                e => Err(e),
+            }
+        }
     }
 }
 

@@ -112,6 +112,43 @@ impl TestEnv {
         std::fs::write(path, text).unwrap();
     }
 
+    /// Makes the project a real git repository with `files` committed (the marker `.git/` is
+    /// replaced). Git runs with a cleared environment like relay does.
+    pub fn git_init(&self, files: &[(&str, &str)]) {
+        std::fs::remove_dir_all(self.root.join(".git")).unwrap();
+        for (path, text) in files {
+            self.write(path, text);
+        }
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "start"]);
+    }
+
+    /// Runs git in the project; panics if it fails. Returns stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.root)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.root.parent().unwrap())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-11-21T16:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-11-21T16:00:00Z")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// All files under `.relay/`, relative, sorted (what a test expects to exist).
     pub fn relay_files(&self) -> Vec<String> {
         fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {

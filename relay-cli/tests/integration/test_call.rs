@@ -324,6 +324,37 @@ fn read_only_peer_answers_as_final_message() {
 }
 
 #[test]
+fn a_read_only_peer_that_changes_the_project_is_out_of_scope() {
+    let c = Call::new();
+    c.env
+        .git_init(&[("src/lib.rs", "fn main() {}\n"), ("dirty.txt", "before\n")]);
+    // Dirty before the call: only the peer's own changes count.
+    c.env.write("dirty.txt", "dirty before the call\n");
+    let target = c.env.root.join("src/lib.rs");
+    let out = c.run(
+        "write-outside",
+        &["--mode", "read-only"],
+        &[("FAKE_PEER_TARGET", target.to_str().unwrap())],
+    );
+    assert_eq!(code(&out), 13, "{}", c.render(&out));
+    let record = c.record("write-outside");
+    assert_eq!(record["outcome"], "out-of-scope");
+    assert_eq!(record["changed_outside"], serde_json::json!(["src/lib.rs"]));
+    assert_snapshot!(c.render(&out), @"
+    relay call: id=20261121-163000-write-outside outcome=out-of-scope status=done verify=pass peer=fake time=[T] reply=$ROOT/.relay/20261121-163000-write-outside.res.md
+
+    Fake peer answer for 20261121-163000-write-outside.
+    ------- stderr -------
+    relay: read-only, but the peer changed 1 path outside .relay/: src/lib.rs
+    hint: review the changes with `git status` and `git diff`; relay undoes nothing (they are listed in $ROOT/.relay/20261121-163000-write-outside.run.json)
+    [exit status: 13]
+    ");
+    // The same peer that leaves the project alone is fine, even with a dirty tree.
+    let out = c.run("final-reply", &["--mode", "read-only"], &[]);
+    assert_eq!(code(&out), 0, "{}", c.render(&out));
+}
+
+#[test]
 fn status_and_verify_map_to_exit_codes() {
     for (status, verify, want) in [
         ("done", "pass", 0),
