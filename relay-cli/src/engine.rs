@@ -116,6 +116,67 @@ impl CallPlan {
         Ok(())
     }
 
+    /// The plan for a call to `peer`, with everything checked before anything is written: the
+    /// name, the nesting depth, the network (inside Codex's sandbox), the peer's table entry
+    /// and its program on PATH (a missing CLI must not leave a request nobody answers).
+    pub fn prepare(
+        peer: &str,
+        peer_cmd: Option<String>,
+        mode: Mode,
+        effort: Option<String>,
+        run: &crate::commands::call::RunArgs,
+    ) -> anyhow::Result<CallPlan> {
+        use crate::error::ExpectedError;
+        relay_core::fields::check_slug(peer).map_err(|m| {
+            crate::error::usage(
+                format!("peer {m}"),
+                "peers: codex, claude, gemini, or one from the config file",
+            )
+        })?;
+        let (depth, max_depth) = nesting();
+        if depth >= max_depth {
+            return Err(ExpectedError::Recursion {
+                depth,
+                max: max_depth,
+            }
+            .into());
+        }
+        // Inside Codex's sandbox (network off) a peer CLI cannot reach its model and would
+        // retry until the timeout: say so now, with the fix.
+        let no_network =
+            std::env::var_os("CODEX_SANDBOX_NETWORK_DISABLED").is_some_and(|v| v == "1");
+        if no_network && peer_cmd.is_none() && std::env::var_os("RELAY_ALLOW_NO_NETWORK").is_none()
+        {
+            return Err(ExpectedError::NoNetwork {
+                peer: peer.to_owned(),
+            }
+            .into());
+        }
+        let mut plan = CallPlan {
+            peer: peer.to_owned(),
+            peer_cmd,
+            spec: None,
+            program: PathBuf::new(),
+            from: match &run.from {
+                Some(f) => f.clone(),
+                None => peer::detect_caller().to_owned(),
+            },
+            mode,
+            model: run.model.clone(),
+            effort,
+            timeout_ms: millis(run.timeout),
+            idle_timeout_ms: run.idle_timeout.map(millis),
+            depth,
+        };
+        plan.resolve()?;
+        let spec = plan.spec();
+        plan.program = which::which(spec.program()).map_err(|_| ExpectedError::PeerNotFound {
+            program: spec.program().to_owned(),
+            install_hint: spec.install_hint.clone(),
+        })?;
+        Ok(plan)
+    }
+
     /// The peer's table entry (after [`CallPlan::resolve`]).
     pub fn spec(&self) -> &PeerSpec {
         self.spec.as_ref().expect("CallPlan::resolve ran first")

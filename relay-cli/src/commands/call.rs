@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use relay_core::{create_request, exit, fields};
+use relay_core::{create_request, exit};
 
-use crate::engine::{Call, CallPlan, millis};
-use crate::error::{ExpectedError, usage};
+use crate::engine::{Call, CallPlan};
 use crate::input;
 use crate::peer::Mode;
 use crate::result;
@@ -40,17 +39,37 @@ pub struct CallArgs {
     #[arg(long, value_name = "PEER")]
     pub to: String,
 
-    /// The calling agent (default: detected: claude inside Claude Code, codex inside Codex,
-    /// gemini inside Gemini CLI, else `user`).
-    #[arg(long, value_name = "AGENT", env = "RELAY_FROM")]
-    pub from: Option<String>,
-
     #[command(flatten)]
     pub request: input::RequestArgs,
 
     /// What the peer may do.
     #[arg(long, value_enum, default_value_t = Mode::Write)]
     pub mode: Mode,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Run this shell command as the peer instead (RELAY_REQUEST, RELAY_REPLY, RELAY_PROMPT are set).
+    #[arg(long, value_name = "CMD")]
+    pub peer_cmd: Option<String>,
+
+    /// Return at once; follow with `relay wait ID`, `relay status ID`, `relay cancel ID`.
+    #[arg(long)]
+    pub bg: bool,
+
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a peer runs: the options every command that calls peers shares (call, review, fan,
+/// deliberate).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The calling agent (default: detected: claude inside Claude Code, codex inside Codex,
+    /// gemini inside Gemini CLI, else `user`).
+    #[arg(long, value_name = "AGENT", env = "RELAY_FROM")]
+    pub from: Option<String>,
 
     /// Model, passed to the peer CLI.
     #[arg(long, value_name = "MODEL")]
@@ -64,18 +83,6 @@ pub struct CallArgs {
     /// print nothing until they finish).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
-
-    /// Run this shell command as the peer instead (RELAY_REQUEST, RELAY_REPLY, RELAY_PROMPT are set).
-    #[arg(long, value_name = "CMD")]
-    pub peer_cmd: Option<String>,
-
-    /// Return at once; follow with `relay wait ID`, `relay status ID`, `relay cancel ID`.
-    #[arg(long)]
-    pub bg: bool,
-
-    /// Print the whole result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `90`, `90s`, `20m`, `2h` (for other commands' flags too).
@@ -109,62 +116,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    let to = args.to.as_str();
-    fields::check_slug(to).map_err(|m| {
-        usage(
-            format!("--to {m}"),
-            "peers: codex, claude, gemini, or one from the config file",
-        )
-    })?;
-    let (depth, max_depth) = crate::engine::nesting();
-    if depth >= max_depth {
-        return Err(ExpectedError::Recursion {
-            depth,
-            max: max_depth,
-        }
-        .into());
-    }
-    // Inside Codex's sandbox (network off) a peer CLI cannot reach its model and would retry
-    // until the timeout: say so now, with the fix.
-    let no_network = std::env::var_os("CODEX_SANDBOX_NETWORK_DISABLED").is_some_and(|v| v == "1");
-    if no_network && args.peer_cmd.is_none() && std::env::var_os("RELAY_ALLOW_NO_NETWORK").is_none()
-    {
-        return Err(ExpectedError::NoNetwork {
-            peer: to.to_owned(),
-        }
-        .into());
-    }
-    let mut plan = CallPlan {
-        peer: to.to_owned(),
-        peer_cmd: args.peer_cmd.clone(),
-        spec: None,
-        program: PathBuf::new(),
-        from: String::new(),
-        mode: args.mode,
-        model: args.model.clone(),
-        effort: args.request.effort.clone(),
-        timeout_ms: millis(args.timeout),
-        idle_timeout_ms: args.idle_timeout.map(millis),
-        depth,
-    };
-    plan.resolve()?;
-    let spec = plan.spec();
-    // Before anything is written: a missing CLI must not leave a request nobody answers.
-    let program = which::which(spec.program()).map_err(|_| ExpectedError::PeerNotFound {
-        program: spec.program().to_owned(),
-        install_hint: spec.install_hint.clone(),
-    })?;
-    let from = match &args.from {
-        Some(f) => f.clone(),
-        None => crate::peer::detect_caller().to_owned(),
-    };
+    let plan = CallPlan::prepare(
+        &args.to,
+        args.peer_cmd.clone(),
+        args.mode,
+        args.request.effort.clone(),
+        &args.run,
+    )?;
+    let (to, from) = (plan.peer.as_str(), plan.from.as_str());
     input::note_new_session(&relay, &args.request);
     let new = args
         .request
-        .new_request(&from, to, args.mode == Mode::ReadOnly)?;
+        .new_request(from, to, args.mode == Mode::ReadOnly)?;
     let request_path = create_request(&relay, &new, input::now()?)?.path;
-    plan.program = program;
-    plan.from = from;
     let call = Call {
         relay: &relay,
         plan: &plan,
