@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, clean, completions, doctor, list, req, res, show, skill, spec, status, validate,
-    wait,
+    call, cancel, clean, completions, deliberate, doctor, fan, list, req, res, review, show, skill,
+    spec, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -29,6 +29,13 @@ Examples:
 
   # Hand claude a task in the background, then wait for it
   relay call --to claude --name port --bg 'Port the parser to Rust.' && relay wait port
+
+  # A read-only review with findings as data (SARIF, rdjsonl, GitHub annotations too)
+  relay review --with codex --base main
+
+  # The same question to three peers at once, blind; a second opinion on a decision
+  relay fan --to codex,claude,gemini --name api 'Which API shape is simplest?'
+  relay deliberate --with gemini 'Per-user cache?' --position 'Yes: simpler invalidation.'
 
   # Continue a multi-turn session (turns 001, 002, ... under .relay/auth-refactor/)
   relay call --to gemini --session auth-refactor 'Now add tests for the fix.'
@@ -71,6 +78,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Call(call::CallArgs),
+    Review(review::ReviewArgs),
+    Fan(fan::FanArgs),
+    Deliberate(deliberate::DeliberateArgs),
     Wait(wait::WaitArgs),
     Status(status::StatusArgs),
     Cancel(cancel::CancelArgs),

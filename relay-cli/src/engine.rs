@@ -450,7 +450,19 @@ impl Call<'_> {
             stdout: record.stdout_log.clone(),
             stderr: record.stderr_log.clone(),
             stdin_text: if on_stdin {
-                let text = relay_core::read_text(&record.request, FileKind::Request)?;
+                let mut text = relay_core::read_text(&record.request, FileKind::Request)?;
+                // The request's attachment (a review's patch) is under .relay/ too, where such
+                // a peer's file tools cannot read: it comes on stdin after the request.
+                let patch = relay_core::beside(&record.request, relay_core::BESIDE_PATCH);
+                if let Ok(bytes) =
+                    relay_core::untrusted::read_capped(&patch, MAX_STDIN_REQUEST as u64 + 1)
+                {
+                    text.push_str(&format!(
+                        "\n\nThe file {} named above follows, between the markers (already read for you; do not read it again):\n<<<PATCH\n{}\nPATCH>>>\n",
+                        patch.display(),
+                        String::from_utf8_lossy(&bytes)
+                    ));
+                }
                 // Past it Gemini CLI cuts stdin, and the footer (at the end) would be lost.
                 anyhow::ensure!(
                     text.len() <= MAX_STDIN_REQUEST,
@@ -843,34 +855,7 @@ impl Call<'_> {
     /// from a re-built command line, so every value arrives exactly as the user gave it.
     pub fn start_background(&self, request: &Path, json: bool) -> anyhow::Result<u8> {
         let parsed = read_request(request)?;
-        // First: the supervisor reads its plan here, and `relay wait` / `status` find the call.
-        let mut record = self.new_record(request, &parsed, None)?;
-        record.save()?;
-        let exe = std::env::current_exe().context("finding relay's own executable")?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("--root")
-            .arg(self.relay.root())
-            .arg("__supervise")
-            .arg(request);
-        let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
-        let log_file = relay_core::untrusted::open_append(&log)
-            .with_context(|| format!("creating {}", log.display()))?;
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
-        #[cfg(unix)]
-        {
-            // Out of the caller's process group: the caller's Ctrl-C or exit does not take it down.
-            use std::os::unix::process::CommandExt as _;
-            cmd.process_group(0);
-        }
-        let child = cmd.spawn().context("starting the background supervisor")?;
-        // The supervisor rewrites the record as soon as it starts; until then it names it.
-        record.supervisor_pid = child.id();
-        record.supervisor_start = supervise::start_time(child.id());
-        if RunRecord::load(request).is_ok_and(|r| r.pid.is_none()) {
-            record.save()?;
-        }
+        let child = self.spawn_supervisor(request, &parsed, true)?;
         let reference = parsed.reference();
         let reply = reply_path(request);
         if json {
@@ -895,5 +880,46 @@ impl Call<'_> {
         }
         debug_assert_eq!(FileKind::of_path(request), Some(FileKind::Request));
         Ok(exit::OK)
+    }
+
+    /// Writes the run record with this call's plan, then starts `relay __supervise REQUEST`,
+    /// which runs it. `detach`: in a process group of its own, so the caller's Ctrl-C or exit
+    /// does not take it down (`--bg`); else it shares the caller's (fan-out, where Ctrl-C
+    /// stops every peer).
+    pub fn spawn_supervisor(
+        &self,
+        request: &Path,
+        parsed: &relay_core::Request,
+        detach: bool,
+    ) -> anyhow::Result<std::process::Child> {
+        // First: the supervisor reads its plan here, and `relay wait` / `status` find the call.
+        let mut record = self.new_record(request, parsed, None)?;
+        record.save()?;
+        let exe = std::env::current_exe().context("finding relay's own executable")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--root")
+            .arg(self.relay.root())
+            .arg("__supervise")
+            .arg(request);
+        let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
+        let log_file = relay_core::untrusted::open_append(&log)
+            .with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        #[cfg(unix)]
+        if detach {
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
+        let _ = detach;
+        let child = cmd.spawn().context("starting the background supervisor")?;
+        // The supervisor rewrites the record as soon as it starts; until then it names it.
+        record.supervisor_pid = child.id();
+        record.supervisor_start = supervise::start_time(child.id());
+        if RunRecord::load(request).is_ok_and(|r| r.pid.is_none()) {
+            record.save()?;
+        }
+        Ok(child)
     }
 }

@@ -39,6 +39,9 @@ pub enum ExpectedError {
     /// `skill install` over a SKILL.md relay did not write.
     #[error("{} is a skill named relay that relay did not write", path.display())]
     ForeignSkill { path: PathBuf },
+    /// A file the user named (to review, ...) does not exist.
+    #[error("{} does not exist", path.display())]
+    NoSuchFile { path: PathBuf, hint: String },
     /// `--body-file` cannot be used as a body.
     #[error("cannot read --body-file {}: {why}", path.display())]
     BodyFile {
@@ -63,6 +66,7 @@ impl ExpectedError {
     pub fn code_and_hint(&self) -> (u8, Option<String>) {
         match self {
             ExpectedError::Usage { hint, .. } => (exit::USAGE, Some(hint.clone())),
+            ExpectedError::NoSuchFile { hint, .. } => (exit::NOT_FOUND, Some(hint.clone())),
             ExpectedError::Recursion { .. } => (
                 exit::RECURSION,
                 Some("a peer asked relay to call another peer; answer the task yourself, or raise RELAY_MAX_DEPTH".into()),

@@ -9,10 +9,10 @@ use relay_core::Message;
 use crate::run::{Outcome, RunRecord};
 
 /// The reply body, when the reply file is a valid reply.
-fn reply_body(record: &RunRecord) -> Option<String> {
+pub fn reply_body(reply: &std::path::Path) -> Option<String> {
     // Untrusted like every file under .relay/: a FIFO or link at the reply path is not read.
-    let text = relay_core::read_text(&record.reply, relay_core::FileKind::Response).ok()?;
-    match relay_core::parse(&record.reply, &text).message {
+    let text = relay_core::read_text(reply, relay_core::FileKind::Response).ok()?;
+    match relay_core::parse(reply, &text).message {
         Some(Message::Response(r)) => Some(r.body),
         _ => None,
     }
@@ -55,7 +55,7 @@ pub fn print(r: &RunRecord, json: bool) -> anyhow::Result<()> {
 }
 
 fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
-    let body = reply_body(r);
+    let body = reply_body(&r.reply);
     if json {
         return crate::output::json(&CallJson { record: r, body });
     }

@@ -283,7 +283,7 @@ fn claim(
                 Err(Error::AlreadyExists { .. }) => return Ok(None),
                 Err(e) => return Err(e),
             }
-            request.body = format!("{}\n{}: {}\n", new.body.trim_end(), a.label, at.display());
+            request.body = format!("{}\n\n{}: {}\n", new.body.trim_end(), a.label, at.display());
             Some(at)
         }
         None => None,

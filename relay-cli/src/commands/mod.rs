@@ -4,10 +4,13 @@ pub mod call;
 pub mod cancel;
 pub mod clean;
 pub mod completions;
+pub mod deliberate;
 pub mod doctor;
+pub mod fan;
 pub mod list;
 pub mod req;
 pub mod res;
+pub mod review;
 pub mod show;
 pub mod skill;
 pub mod spec;
@@ -27,6 +30,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::List(args) => list::run(root, &args),
         Command::Show(args) => show::run(root, &args),
         Command::Call(args) => call::run(root, &args),
+        Command::Review(args) => review::run(root, &args),
+        Command::Fan(args) => fan::run(root, &args),
+        Command::Deliberate(args) => deliberate::run(root, &args),
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),

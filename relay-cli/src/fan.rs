@@ -1,0 +1,272 @@
+//! Fan-out: the same task to several peers, concurrently and independently. Each peer gets
+//! its own request file (no peer sees another's answer) and its own supervisor process
+//! (`relay __supervise`), so a peer hanging or failing never stalls the others, and `relay
+//! wait`, `status` and `cancel` work per peer. relay itself only waits for its supervisors:
+//! its memory does not grow with the number of peers beyond one record each.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use relay_core::{NewRequest, RelayDir, Target, create_request, read_request};
+use serde::Serialize;
+
+use crate::engine::{Call, CallPlan};
+use crate::run::{Outcome, RunRecord};
+
+/// One peer of a fan-out: its plan and its request.
+pub struct Member {
+    pub plan: CallPlan,
+    pub request: PathBuf,
+}
+
+/// The peers named by `--to a,b,c` (or `--with`): split, trimmed, at least one.
+pub fn peer_list(list: &[String]) -> anyhow::Result<Vec<String>> {
+    let peers: Vec<String> = list
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if peers.is_empty() {
+        return Err(crate::error::usage(
+            "no peer named",
+            "name one or more: --to codex,claude,gemini",
+        ));
+    }
+    Ok(peers)
+}
+
+/// Writes one request per plan: `<name>-<peer>` (one-shot), from the same `new` request.
+pub fn write_requests(
+    relay: &RelayDir,
+    name: &str,
+    plans: Vec<CallPlan>,
+    new: &NewRequest,
+) -> anyhow::Result<Vec<Member>> {
+    let now = crate::input::now()?;
+    let mut members = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let mut req = new.clone();
+        req.from = plan.from.clone();
+        req.to = plan.peer.clone();
+        req.target = Target::Name(format!("{name}-{}", plan.peer));
+        let request = create_request(relay, &req, now)?.path;
+        members.push(Member { plan, request });
+    }
+    Ok(members)
+}
+
+/// Runs every member, at most `max_parallel` at a time, each under its own supervisor; returns
+/// their finished records in member order. Ctrl-C reaches the supervisors too (they share
+/// relay's process group), and each ends its call as interrupted.
+pub fn run(
+    relay: &RelayDir,
+    members: &[Member],
+    max_parallel: usize,
+    progress: bool,
+) -> anyhow::Result<Vec<RunRecord>> {
+    let t0 = Instant::now();
+    let (tx, rx) = mpsc::channel::<(usize, std::io::Result<std::process::ExitStatus>)>();
+    let mut next = 0;
+    let mut running = 0;
+    let mut done = 0;
+    let max_parallel = max_parallel.max(1);
+    while done < members.len() {
+        while running < max_parallel && next < members.len() {
+            let m = &members[next];
+            let call = Call {
+                relay,
+                plan: &m.plan,
+                quiet: true,
+            };
+            let parsed = read_request(&m.request)?;
+            let mut child = call
+                .spawn_supervisor(&m.request, &parsed, false)
+                .with_context(|| format!("starting the call to {}", m.plan.peer))?;
+            let tx = tx.clone();
+            let i = next;
+            // One small thread per supervisor, only to wait for it: there is no portable
+            // wait-for-any-child in std.
+            std::thread::spawn(move || {
+                let _ = tx.send((i, child.wait()));
+            });
+            running += 1;
+            next += 1;
+        }
+        let (i, _status) = rx.recv().context("waiting for the supervisors")?;
+        running -= 1;
+        done += 1;
+        if progress {
+            let m = &members[i];
+            let outcome = RunRecord::load(&m.request)
+                .ok()
+                .and_then(|r| r.outcome)
+                .map_or("ended", Outcome::as_str);
+            eprintln!(
+                "relay: {} finished: {outcome} ({}/{} done, {}s)",
+                m.plan.peer,
+                done,
+                members.len(),
+                t0.elapsed().as_secs()
+            );
+        }
+    }
+    members
+        .iter()
+        .map(|m| {
+            RunRecord::load(&m.request)
+                .with_context(|| format!("reading the run record of the call to {}", m.plan.peer))
+        })
+        .collect()
+}
+
+/// Where a fan-out's summary goes: `<stamp>-<name>.<ext>` beside its exchanges.
+pub fn summary_path(first_request: &Path, peer: &str, ext: &str) -> PathBuf {
+    let stem = relay_core::stem_of(
+        first_request
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("fan"),
+    );
+    let base = stem.strip_suffix(&format!("-{peer}")).unwrap_or(stem);
+    first_request.with_file_name(format!("{base}.{ext}"))
+}
+
+/// Saves a summary without overwriting: `X.fan.json`, else `X-2.fan.json`, ...
+pub fn save_summary(path: &Path, text: &str) -> anyhow::Result<PathBuf> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("fan");
+    let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            path.to_path_buf()
+        } else {
+            path.with_file_name(format!("{stem}-{n}.{ext}"))
+        };
+        match relay_core::write_new(&candidate, text.as_bytes()) {
+            Ok(()) => return Ok(candidate),
+            Err(relay_core::Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("{}: too many summaries of this name", path.display())
+}
+
+/// One peer's line in a plain fan-out's summary.
+#[derive(Debug, Serialize)]
+pub struct PeerResult {
+    pub peer: String,
+    pub exchange: String,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<relay_core::Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<relay_core::Verify>,
+    pub elapsed_ms: u64,
+    pub usage: crate::peer::Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub reply: PathBuf,
+    /// The reply's body (absent without a valid reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl PeerResult {
+    pub fn of(r: &RunRecord) -> PeerResult {
+        let outcome = r.outcome.unwrap_or(Outcome::NoReply);
+        let body = matches!(
+            outcome,
+            Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError | Outcome::Salvaged
+        )
+        .then(|| crate::result::reply_body(&r.reply))
+        .flatten();
+        PeerResult {
+            peer: r.peer.clone(),
+            exchange: r.exchange.clone(),
+            outcome,
+            exit_code: r.exit_code.unwrap_or(relay_core::exit::FAILURE),
+            status: r.status,
+            verify: r.verify,
+            elapsed_ms: r.elapsed_ms,
+            usage: r.usage.clone(),
+            reason: r.reason.clone(),
+            reply: r.reply.clone(),
+            body,
+        }
+    }
+
+    /// Did this peer pass (a valid reply: done, verify pass or skip)?
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+}
+
+/// A plain fan-out's result and its exit code under `--quorum`.
+#[derive(Debug, Serialize)]
+pub struct FanReport {
+    pub name: String,
+    /// `pass`, `fail` or `undecided`.
+    pub verdict: &'static str,
+    pub exit_code: u8,
+    pub reason: String,
+    pub quorum: usize,
+    pub peers: Vec<PeerResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved: Option<PathBuf>,
+}
+
+impl FanReport {
+    /// Passes when at least `quorum` (default: all) peers passed; fails when no longer
+    /// possible; else the exit code of the first peer whose call did not finish with a reply.
+    pub fn decide(name: &str, peers: Vec<PeerResult>, quorum: Option<usize>) -> FanReport {
+        let n = peers.len();
+        let k = quorum.unwrap_or(n).clamp(1, n.max(1));
+        let passes = peers.iter().filter(|p| p.passed()).count();
+        // A reply that says error or verify fail is an answer: it cannot turn into a pass.
+        let answered =
+            |p: &&PeerResult| matches!(p.outcome, Outcome::VerifyFailed | Outcome::StatusError);
+        let failed = peers.iter().filter(answered).count();
+        let (verdict, exit_code, reason) = if passes >= k {
+            (
+                "pass",
+                relay_core::exit::OK,
+                format!("{passes} of {n} passed (quorum {k})"),
+            )
+        } else if n - failed < k {
+            (
+                "fail",
+                relay_core::exit::REJECTED,
+                format!(
+                    "{passes} of {n} passed, {failed} answered with a failure; the quorum is {k}"
+                ),
+            )
+        } else {
+            let first = peers
+                .iter()
+                .find(|p| !p.passed() && !answered(p))
+                .expect("some peer neither passed nor failed");
+            (
+                "undecided",
+                first.exit_code,
+                format!(
+                    "{passes} of {n} passed (quorum {k}); {} ended {}",
+                    first.peer,
+                    first.outcome.as_str()
+                ),
+            )
+        };
+        FanReport {
+            name: name.to_owned(),
+            verdict,
+            exit_code,
+            reason,
+            quorum: k,
+            peers,
+            saved: None,
+        }
+    }
+}
