@@ -109,11 +109,11 @@ impl Report {
                 format!("{passes} of {n} passed (quorum {k_pass})"),
             )
         } else if passes + unanswered.len() < k_pass {
-            (
-                "fail",
-                exit::REJECTED,
-                format!("{passes} of {n} passed, {fails} failed; the quorum is {k_pass}"),
-            )
+            let why = match peers.as_slice() {
+                [one] => format!("{}'s verdict is `patch is incorrect`", one.peer),
+                _ => format!("{passes} of {n} passed, {fails} failed; the quorum is {k_pass}"),
+            };
+            ("fail", exit::REJECTED, why)
         } else {
             let first = unanswered[0];
             (

@@ -50,7 +50,7 @@ pub struct ReviewArgs {
     #[arg(long, value_name = "SHA", conflicts_with = "files")]
     pub commit: Option<String>,
 
-    /// Review these files whole, as they are (no git needed).
+    /// Review these files whole, as they are (no git needed; give FOCUS before this flag).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub files: Vec<PathBuf>,
 
@@ -250,7 +250,7 @@ fn nothing_to_review(m: &review::Material, format: Format) -> anyhow::Result<u8>
     let report = Report {
         verdict: "pass",
         exit_code: exit::OK,
-        reason: format!("nothing to review: {} is empty", m.what),
+        reason: format!("nothing to review: no change in {}", m.what),
         quorum: 0,
         finding_quorum: 0,
         fail_on: None,

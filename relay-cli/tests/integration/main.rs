@@ -13,6 +13,7 @@ mod test_json;
 mod test_list_show;
 mod test_req;
 mod test_res;
+mod test_review;
 mod test_skills;
 mod test_validate;
 

@@ -27,6 +27,9 @@ fn subcommand_help() {
     let env = TestEnv::new();
     for cmd in [
         "call",
+        "review",
+        "fan",
+        "deliberate",
         "wait",
         "status",
         "cancel",
