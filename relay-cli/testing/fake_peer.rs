@@ -173,6 +173,17 @@ fn main() {
                 write(&reply_text(&re, &status, &verify));
             }
         }
+        // A peer that gets the request on stdin (like Gemini CLI): answers with what it got.
+        "stdin-echo" => {
+            let mut got = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut got);
+            let body = format!("Got on stdin:\n\n{got}");
+            let reply = reply_text(&re, &status, &verify);
+            print!(
+                "{}",
+                reply.replace(&format!("Fake peer answer for {re}."), &body)
+            );
+        }
         // A read-only peer that edits the project anyway, then answers as asked.
         "write-outside" => {
             let target = std::env::var("FAKE_PEER_TARGET").expect("FAKE_PEER_TARGET");

@@ -6,6 +6,7 @@ mod test_call;
 mod test_concurrency;
 mod test_doctor;
 mod test_e2e_peers;
+mod test_e2e_review;
 mod test_e2e_skills;
 mod test_first_contact;
 mod test_help;

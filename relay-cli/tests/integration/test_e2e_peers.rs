@@ -53,13 +53,13 @@ fn find_harness() -> Result<PathBuf, String> {
 }
 
 /// A git repo of its own for one test.
-struct Repo {
+pub struct Repo {
     _tmp: tempfile::TempDir,
-    root: PathBuf,
+    pub root: PathBuf,
 }
 
 impl Repo {
-    fn new() -> Repo {
+    pub fn new() -> Repo {
         let tmp = tempfile::Builder::new()
             .prefix("relay-e2e-")
             .tempdir()
@@ -76,8 +76,48 @@ impl Repo {
         Repo { _tmp: tmp, root }
     }
 
+    /// Writes `files` and commits them (with an identity of its own).
+    pub fn commit(&self, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let path = self.root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        for args in [
+            &["add", "-A"][..],
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-qm",
+                "start",
+            ],
+        ] {
+            assert!(
+                Command::new("git")
+                    .args(args)
+                    .current_dir(&self.root)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+    }
+
+    /// `git status --porcelain` of everything outside `.relay/`.
+    pub fn git_status(&self) -> String {
+        let out = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=all"])
+            .current_dir(&self.root)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// `with-peer-sim --quiet OPTS -- relay ARGS --json`, in the repo. Returns (exit code, JSON).
-    fn relay(
+    pub fn relay(
         &self,
         sim: &std::path::Path,
         sim_opts: &[&str],

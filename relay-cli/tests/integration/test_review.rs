@@ -267,6 +267,36 @@ fn binary_and_new_files_are_listed_and_binary_ones_not_pasted() {
     );
 }
 
+/// A peer whose file tools cannot read `.relay/` (Gemini CLI) gets the patch on stdin too.
+#[test]
+fn a_stdin_peer_gets_the_patch_after_the_request() {
+    let r = Review::new();
+    r.change();
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {"piped": {"command": [FAKE_PEER, "stdin-echo"], "request_on_stdin": true}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = r.run(&["review", "--with", "piped"]);
+    // The echo is no review (no JSON block): what matters is what reached the peer.
+    assert_eq!(code(&out), 12, "{}", r.render(&out));
+    let reply = r.env.read(".relay/20261121-163000-review.res.md");
+    let patch = r.env.root.join(".relay/20261121-163000-review.patch");
+    assert!(
+        reply.contains("kind: review"),
+        "the request came first: {reply}"
+    );
+    assert!(
+        reply.contains(&format!("The file {} named above follows", patch.display())),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("<<<PATCH\ndiff --git a/src/lib.rs b/src/lib.rs"),
+        "{reply}"
+    );
+}
+
 #[test]
 fn fail_on_gates_by_level_whatever_the_verdict() {
     let r = Review::new();
@@ -494,6 +524,8 @@ fn run_tool(tool: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
     use std::io::Write as _;
     let mut child = std::process::Command::new(tool)
         .args(args)
+        // The .NET validator needs no ICU this way (a bare CI image may lack libicu).
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
