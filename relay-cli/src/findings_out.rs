@@ -345,7 +345,9 @@ impl Report {
                             .level(json!(level))
                             .build(),
                     )
-                    .help_uri(format!("{REPO}/blob/main/spec/PROTOCOL.md#reviews"))
+                    .help_uri(format!(
+                        "{REPO}/blob/main/spec/PROTOCOL.md#12-reviews-deliberations-and-fan-out"
+                    ))
                     .build()
             })
             .collect();

@@ -39,9 +39,18 @@ pub struct Review {
     /// How sure the reviewer is of the verdict, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overall_confidence_score: Option<Score>,
-    /// What to do next (relay's addition; optional).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// What to do next (relay's addition; optional, `null` allowed).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub next_steps: Vec<String>,
+}
+
+/// `null` reads as an empty list (strict JSON schemas make optional fields nullable).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The overall verdict, in Codex's words.
@@ -586,6 +595,45 @@ mod tests {
         let two = format!("{HEAD}```json\n{OK}\n```\n\n```json\n{OK}\n```\n");
         let e = check_reply(Some(FORMAT_FINDINGS), Path::new("x.res.md"), &two).unwrap_err();
         assert!(e[0].message.contains("2 ```json blocks"), "{e:?}");
+    }
+
+    /// What `codex exec --output-schema spec/review.schema.json` forces (every field present,
+    /// optional ones null) is a review relay reads.
+    #[test]
+    fn the_strict_schema_shape_parses() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../spec/review.schema.json")).unwrap();
+        let forced = r#"{"findings": [{"title": "t", "body": "b", "confidence_score": 0.5, "priority": 2,
+            "code_location": {"file_path": "a.rs", "line_range": {"start": 1, "end": 2}}, "recommendation": null}],
+            "overall_correctness": "patch is correct", "overall_explanation": "ok",
+            "overall_confidence_score": null, "next_steps": null}"#;
+        let Ok(Some(KindReply::Review(r))) = review(forced) else {
+            panic!("{:?}", review(forced))
+        };
+        assert_eq!(r.findings[0].recommendation, None);
+        // Every field relay requires is required by the schema too.
+        let required = |v: &serde_json::Value| -> Vec<String> {
+            v["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        for field in ["findings", "overall_correctness", "overall_explanation"] {
+            assert!(required(&schema).contains(&field.to_owned()), "{field}");
+        }
+        let item = &schema["properties"]["findings"]["items"];
+        for field in [
+            "title",
+            "body",
+            "confidence_score",
+            "priority",
+            "code_location",
+        ] {
+            assert!(required(item).contains(&field.to_owned()), "{field}");
+        }
+        assert_eq!(item["properties"]["title"]["maxLength"], MAX_TITLE_CHARS);
     }
 
     #[test]
