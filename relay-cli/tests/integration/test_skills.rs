@@ -124,9 +124,20 @@ fn the_binary_carries_the_skills_unchanged() {
 /// written.
 pub fn fake_peers_config(dir: &Path) -> PathBuf {
     let cfg = dir.join("fake-peers.yaml");
+    // One body that is a sound review (one JSON block, no finding) and a full deliberation.
+    let review = "```json\n{\"findings\": [], \"overall_correctness\": \"patch is correct\", \"overall_explanation\": \"Sound.\"}\n```";
+    let sections: String = relay_core::review::DELIBERATION_SECTIONS
+        .iter()
+        .map(|h| format!("## {h}\n\nText.\n\n"))
+        .collect();
+    let body = serde_json::to_string(&format!("Done.\n\n{review}\n\n{sections}")).unwrap();
     let peers: String = AGENTS
         .iter()
-        .map(|a| format!("  {a}:\n    command: [{FAKE_PEER}, auto]\n"))
+        .map(|a| {
+            format!(
+                "  {a}:\n    command: [{FAKE_PEER}, auto]\n    env:\n      FAKE_PEER_BODY: {body}\n"
+            )
+        })
         .collect();
     std::fs::write(&cfg, format!("peers:\n{peers}")).unwrap();
     cfg
@@ -137,6 +148,16 @@ pub fn fake_peers_config(dir: &Path) -> PathBuf {
 fn every_command_in_every_skill_runs_against_the_fake_peer() {
     for agent in AGENTS {
         let env = TestEnv::new();
+        // A repository with a change on a branch, for the review examples.
+        env.git_init(&[(
+            "src/auth.py",
+            "def check(token):\n    return token == SECRET\n",
+        )]);
+        env.git(&["checkout", "-q", "-b", "feature"]);
+        env.write(
+            "src/auth.py",
+            "def check(token):\n    return hmac.compare_digest(token, SECRET)\n",
+        );
         let cfg = fake_peers_config(env.root.parent().unwrap());
         // `$REQ` in the "when you are the peer" part: a request waiting for its reply.
         let req = env.ok(&[
