@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, clean, completions, deliberate, doctor, fan, list, req, res, review, show, skill,
-    spec, status, validate, wait,
+    call, cancel, clean, completions, deliberate, doctor, fan, list, note, req, res, review, show,
+    skill, spec, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -81,6 +81,8 @@ pub enum Command {
     Review(review::ReviewArgs),
     Fan(fan::FanArgs),
     Deliberate(deliberate::DeliberateArgs),
+    Note(note::NoteArgs),
+    Decisions(note::DecisionsArgs),
     Wait(wait::WaitArgs),
     Status(status::StatusArgs),
     Cancel(cancel::CancelArgs),

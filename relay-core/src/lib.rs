@@ -45,6 +45,7 @@ pub mod exit;
 pub mod fields;
 mod frontmatter;
 mod layout;
+pub mod ledger;
 mod message;
 pub mod review;
 mod store;

@@ -10,7 +10,8 @@ use std::path::Path;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
     Read,
-    /// Created if missing; every write goes to the end.
+    /// Created if missing; every write goes to the end (readable too: the ledger reads its
+    /// tail under the same lock it appends under).
     Append,
     /// An existing file, written from its start.
     Overwrite,
@@ -25,7 +26,7 @@ fn open_as(path: &Path, access: Access) -> io::Result<File> {
         use rustix::fs::{Mode, OFlags};
         let how = match access {
             Access::Read => OFlags::RDONLY,
-            Access::Append => OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+            Access::Append => OFlags::RDWR | OFlags::CREATE | OFlags::APPEND,
             Access::Overwrite => OFlags::WRONLY,
         };
         File::from(rustix::fs::open(
@@ -40,7 +41,7 @@ fn open_as(path: &Path, access: Access) -> io::Result<File> {
             return Err(io::Error::other("not a regular file"));
         }
         std::fs::OpenOptions::new()
-            .read(access == Access::Read)
+            .read(access != Access::Overwrite)
             .write(access == Access::Overwrite)
             .append(access == Access::Append)
             .create(access == Access::Append)

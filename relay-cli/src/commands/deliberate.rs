@@ -124,6 +124,12 @@ pub fn run(root: Option<&PathBuf>, args: &DeliberateArgs) -> anyhow::Result<u8> 
         })?;
     } else {
         crate::result::print(&record, false)?;
+        if record.outcome == Some(Outcome::Ok) {
+            eprintln!(
+                "relay: weigh it and decide; record the decision: relay note --kind decision --re {} 'what you decided, and why'",
+                record.exchange
+            );
+        }
     }
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
 }

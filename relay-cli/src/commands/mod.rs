@@ -8,6 +8,7 @@ pub mod deliberate;
 pub mod doctor;
 pub mod fan;
 pub mod list;
+pub mod note;
 pub mod req;
 pub mod res;
 pub mod review;
@@ -33,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Review(args) => review::run(root, &args),
         Command::Fan(args) => fan::run(root, &args),
         Command::Deliberate(args) => deliberate::run(root, &args),
+        Command::Note(args) => note::run(root, &args),
+        Command::Decisions(args) => note::decisions(root, &args),
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),

@@ -12,6 +12,7 @@ mod test_first_contact;
 mod test_help;
 mod test_json;
 mod test_list_show;
+mod test_note;
 mod test_req;
 mod test_res;
 mod test_review;

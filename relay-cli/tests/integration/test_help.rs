@@ -30,6 +30,8 @@ fn subcommand_help() {
         "review",
         "fan",
         "deliberate",
+        "note",
+        "decisions",
         "wait",
         "status",
         "cancel",

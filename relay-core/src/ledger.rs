@@ -1,0 +1,365 @@
+//! The ledger: an append-only JSON-lines record of notes, decisions and evidence, one per
+//! session (`.relay/<session>/ledger.jsonl`) and one for one-shot work (`.relay/ledger.jsonl`).
+//! Any agent can re-read it after a crash; a decision stays in force until a later one names it
+//! in `supersedes`.
+//!
+//! Many processes may append at once: each entry is one line written with one `write` under an
+//! exclusive lock, after a line break if the file does not end with one (a torn last line from
+//! a crashed writer is closed off, never joined). Readers skip lines that do not parse and say
+//! how many. Secrets (API keys, tokens, private keys, `Authorization` values) are redacted
+//! before anything is written.
+
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::layout::RelayDir;
+
+/// The ledger's file name.
+pub const LEDGER: &str = "ledger.jsonl";
+
+/// The longest entry text (after redaction): a note is a summary, evidence goes in files.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// The most of a ledger relay reads.
+pub const MAX_LEDGER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// Anything worth keeping.
+    Note,
+    /// A decision: in force until a later decision supersedes it.
+    Decision,
+    /// What was checked and how it came out.
+    Evidence,
+}
+
+impl EntryKind {
+    /// `note`, `decision`, `evidence`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Note => "note",
+            EntryKind::Decision => "decision",
+            EntryKind::Evidence => "evidence",
+        }
+    }
+}
+
+/// An outcome an entry can report (ContextRelay's artifact states).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    #[allow(missing_docs)]
+    Passed,
+    #[allow(missing_docs)]
+    Failed,
+    #[allow(missing_docs)]
+    Blocked,
+    #[allow(missing_docs)]
+    Unknown,
+    #[allow(missing_docs)]
+    Skipped,
+    #[allow(missing_docs)]
+    TimedOut,
+}
+
+/// One line of the ledger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The ledger format (1).
+    pub v: u32,
+    /// `<UTC yyyymmdd-hhmmss>-<n>`: unique in its ledger, sortable.
+    pub id: String,
+    /// What it is.
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    /// When, UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// Who wrote it (an agent, or `user`).
+    pub author: String,
+    /// The session, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The exchange it is about (`<id>` or `<session>/<turn>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub re: Option<String>,
+    /// The text (secrets redacted).
+    pub text: String,
+    #[allow(missing_docs)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<EntryStatus>,
+    /// Paths or commands that back it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Earlier decisions this one replaces (their ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supersedes: Vec<String>,
+}
+
+/// What a new entry says (the id and time are given by [`append`]).
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    #[allow(missing_docs)]
+    pub kind: EntryKind,
+    #[allow(missing_docs)]
+    pub author: String,
+    #[allow(missing_docs)]
+    pub session: Option<String>,
+    #[allow(missing_docs)]
+    pub re: Option<String>,
+    #[allow(missing_docs)]
+    pub text: String,
+    #[allow(missing_docs)]
+    pub status: Option<EntryStatus>,
+    #[allow(missing_docs)]
+    pub evidence: Vec<String>,
+    #[allow(missing_docs)]
+    pub supersedes: Vec<String>,
+}
+
+/// The ledger of a session, or of one-shot work.
+pub fn ledger_path(relay: &RelayDir, session: Option<&str>) -> PathBuf {
+    match session {
+        Some(s) => relay.session_dir(s).join(LEDGER),
+        None => relay.path().join(LEDGER),
+    }
+}
+
+fn invalid(field: &'static str, message: String) -> Error {
+    Error::InvalidInput { field, message }
+}
+
+/// Appends an entry (redacted, checked) and returns it as written.
+pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<Entry> {
+    crate::fields::check_slug(&new.author).map_err(|m| invalid("author", m))?;
+    if let Some(s) = &new.session {
+        crate::fields::check_slug(s).map_err(|m| invalid("session", m))?;
+    }
+    let text = redact(new.text.trim());
+    if text.is_empty() {
+        return Err(invalid("text", "the text is empty".into()));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(invalid(
+            "text",
+            format!(
+                "{} bytes; at most {MAX_TEXT_BYTES}: keep the summary here and put the rest in a file named with --evidence",
+                text.len()
+            ),
+        ));
+    }
+    relay.ensure()?;
+    let path = ledger_path(relay, new.session.as_deref());
+    if let Some(dir) = path.parent().filter(|_| new.session.is_some()) {
+        match std::fs::create_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        // A session directory that is a link out of .relay/ is refused, not followed.
+        relay.contain(dir)?;
+    }
+    let io = |source| Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = crate::untrusted::open_append(&path).map_err(io)?;
+    file.lock().map_err(io)?;
+    let now = now
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
+    // Under the lock: the last entries tell the next id; a torn last line is closed off.
+    let (tail, len) = read_tail(&mut file).map_err(io)?;
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .expect("a UTC date formats");
+    let n = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter_map(|e| e.id.strip_prefix(&format!("{stamp}-"))?.parse::<u32>().ok())
+        .max()
+        .map_or(1, |m| m + 1);
+    let entry = Entry {
+        v: 1,
+        id: format!("{stamp}-{n}"),
+        kind: new.kind,
+        time: now,
+        author: new.author.clone(),
+        session: new.session.clone(),
+        re: new.re.clone(),
+        text,
+        status: new.status,
+        evidence: new.evidence.iter().map(|e| redact(e)).collect(),
+        supersedes: new.supersedes.clone(),
+    };
+    let mut line = String::new();
+    if len > 0 && !tail.ends_with('\n') {
+        line.push('\n');
+    }
+    line.push_str(&serde_json::to_string(&entry).expect("an entry serializes"));
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(io)?;
+    Ok(entry)
+}
+
+/// The last 64 KiB of the file (as text) and its length.
+fn read_tail(file: &mut std::fs::File) -> std::io::Result<(String, u64)> {
+    let len = file.metadata()?.len();
+    let from = len.saturating_sub(64 * 1024);
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut buf)?;
+    Ok((String::from_utf8_lossy(&buf).into_owned(), len))
+}
+
+/// Every entry of a ledger that parses, and how many lines did not (a torn or foreign line).
+pub fn read(path: &Path) -> Result<(Vec<Entry>, usize)> {
+    let bytes = match crate::untrusted::read_capped(path, MAX_LEDGER_BYTES) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut bad = 0;
+    let entries = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let e = serde_json::from_str::<Entry>(l).ok();
+            bad += usize::from(e.is_none());
+            e
+        })
+        .collect();
+    Ok((entries, bad))
+}
+
+/// The decisions in force: every decision no later decision supersedes, oldest first.
+pub fn decisions_in_force(entries: &[Entry]) -> Vec<&Entry> {
+    let superseded: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Decision)
+        .flat_map(|e| e.supersedes.iter().map(String::as_str))
+        .collect();
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Decision && !superseded.contains(e.id.as_str()))
+        .collect()
+}
+
+/// Replaces secrets with `[REDACTED]`: private key blocks, `Authorization:` values, and
+/// tokens with a known shape (OpenAI/Anthropic `sk-`, GitHub `ghp_`/`gho_`/`ghs_`/`ghu_`/
+/// `github_pat_`, AWS `AKIA`/`ASIA`, Google `AIza`, Slack `xox?-`, npm `npm_`, JWTs), and the
+/// value of `KEY=`/`TOKEN=`/`SECRET=`/`PASSWORD=` style assignments.
+pub fn redact(text: &str) -> String {
+    use std::sync::OnceLock;
+    static RULES: OnceLock<Vec<regex::Regex>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+            r"(?i)(authorization\s*[:=]\s*)(bearer\s+|basic\s+|token\s+)?[^\s,;]+",
+            r"\bsk-(ant-|proj-)?[A-Za-z0-9_-]{16,}",
+            r"\b(ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{20,}",
+            r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+            r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",
+            r"\bAIza[0-9A-Za-z_-]{35}",
+            r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+            r"\bnpm_[A-Za-z0-9]{36}",
+            r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+            r"(?i)\b([A-Z0-9_]*(API_KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD)[A-Z0-9_]*\s*[=:]\s*)[^\s,;]+",
+        ]
+        .iter()
+        .map(|r| regex::Regex::new(r).expect("a valid pattern"))
+        .collect()
+    });
+    let mut out = text.to_owned();
+    for (i, re) in rules.iter().enumerate() {
+        out = match i {
+            // Keep the name, hide the value.
+            1 | 10 => re.replace_all(&out, "${1}[REDACTED]").into_owned(),
+            _ => re.replace_all(&out, "[REDACTED]").into_owned(),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let cases = [
+            (
+                "key sk-ant-api03-abcdefghijklmnopqrstuv here",
+                "key [REDACTED] here",
+            ),
+            (
+                "Authorization: Bearer abc.def.ghi",
+                "Authorization: [REDACTED]",
+            ),
+            (
+                "export OPENAI_API_KEY=sk-123 and go",
+                "export OPENAI_API_KEY=[REDACTED] and go",
+            ),
+            (
+                "token ghp_0123456789abcdefghijABCDEFGHIJ",
+                "token [REDACTED]",
+            ),
+            ("aws AKIAABCDEFGHIJKLMNOP done", "aws [REDACTED] done"),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nafter",
+                "[REDACTED]\nafter",
+            ),
+            ("plain text stays", "plain text stays"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn in_force_means_not_superseded() {
+        let e = |id: &str, kind, sup: &[&str]| Entry {
+            v: 1,
+            id: id.into(),
+            kind,
+            time: OffsetDateTime::UNIX_EPOCH,
+            author: "a".into(),
+            session: None,
+            re: None,
+            text: id.into(),
+            status: None,
+            evidence: vec![],
+            supersedes: sup.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let all = [
+            e("1", EntryKind::Decision, &[]),
+            e("2", EntryKind::Note, &[]),
+            e("3", EntryKind::Decision, &["1"]),
+            e("4", EntryKind::Decision, &[]),
+        ];
+        let ids: Vec<&str> = decisions_in_force(&all)
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(ids, ["3", "4"]);
+    }
+}
