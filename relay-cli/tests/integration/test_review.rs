@@ -786,3 +786,70 @@ fn fan_gives_each_peer_its_own_request_and_summarizes() {
     assert_eq!(code(&out), 2, "{}", r.render(&out));
     assert_eq!(r.env.relay_files().len(), before);
 }
+
+/// While a fan-out runs, each peer is a call of its own: `relay status` lists both, and
+/// `relay cancel` stops one without touching the other.
+#[test]
+fn status_and_cancel_work_per_peer_during_a_fan_out() {
+    let r = Review::new();
+    let slow = |name: &str| json!({"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "4000", "FAKE_PEER_BODY": name}});
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {"a": slow("from a"), "b": slow("from b")}}).to_string(),
+    )
+    .unwrap();
+    let fan = r
+        .env
+        .cmd(&[
+            "fan",
+            "--to",
+            "a,b",
+            "--name",
+            "par",
+            "--json",
+            "Take your time.",
+        ])
+        .env("RELAY_CONFIG", &r.cfg)
+        .env("RELAY_KILL_GRACE_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both calls run, each with its own peer pid.
+    let t0 = std::time::Instant::now();
+    let running = loop {
+        let out = r.run(&["status", "--json"]);
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let running: Vec<Value> = rows
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r["state"] == "running" && r["pid"].is_u64())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if running.len() == 2 {
+            break running;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "never saw both running: {rows:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_ne!(running[0]["pid"], running[1]["pid"]);
+    let out = r.run(&["cancel", "par-a"]);
+    assert_eq!(code(&out), 0, "{}", r.render(&out));
+    let out = fan.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["peers"][0]["outcome"], "terminated", "{v:#}");
+    assert_eq!(v["peers"][1]["outcome"], "ok", "{v:#}");
+    assert_eq!(v["peers"][1]["body"], "from b\n", "{v:#}");
+    // All had to pass: a's call was stopped, so the fan-out is undecided with its exit code.
+    assert_eq!(
+        (code(&out), v["verdict"].as_str()),
+        (130, Some("undecided")),
+        "{v:#}"
+    );
+}
