@@ -94,6 +94,9 @@ pub struct CallPlan {
     pub idle_timeout_ms: Option<u64>,
     /// How deep this call is nested (`RELAY_DEPTH` of the caller).
     pub depth: u64,
+    /// The fan-out this call is one peer of (its peers share the working tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan: Option<String>,
 }
 
 impl CallPlan {
@@ -167,6 +170,7 @@ impl CallPlan {
             timeout_ms: millis(run.timeout),
             idle_timeout_ms: run.idle_timeout.map(millis),
             depth,
+            fan: None,
         };
         plan.resolve()?;
         let spec = plan.spec();
@@ -763,8 +767,15 @@ fn hold_to_read_only(record: &mut RunRecord, changed: &[String]) {
     if changed.len() > SHOWN {
         list.push_str(&format!(" and {} more", changed.len() - SHOWN));
     }
+    // relay sees what changed, not who changed it: peers of a fan-out share the tree.
+    let who = match &record.plan.as_ref().and_then(|p| p.fan.clone()) {
+        Some(fan) => format!(
+            " (the peers of fan-out `{fan}` ran in this tree at the same time: any of them may have made the change)"
+        ),
+        None => String::new(),
+    };
     let why = format!(
-        "read-only, but the peer changed {} outside .relay/: {list}",
+        "read-only, but {} outside .relay/ changed while the peer ran: {list}{who}",
         match changed.len() {
             1 => "1 path".to_owned(),
             n => format!("{n} paths"),

@@ -48,7 +48,8 @@ pub fn write_requests(
 ) -> anyhow::Result<Vec<Member>> {
     let now = crate::input::now()?;
     let mut members = Vec::with_capacity(plans.len());
-    for plan in plans {
+    for mut plan in plans {
+        plan.fan = Some(name.to_owned());
         let mut req = new.clone();
         req.from = plan.from.clone();
         req.to = plan.peer.clone();

@@ -345,7 +345,7 @@ fn a_read_only_peer_that_changes_the_project_is_out_of_scope() {
 
     Fake peer answer for 20261121-163000-write-outside.
     ------- stderr -------
-    relay: read-only, but the peer changed 1 path outside .relay/: src/lib.rs
+    relay: read-only, but 1 path outside .relay/ changed while the peer ran: src/lib.rs
     hint: review the changes with `git status` and `git diff`; relay undoes nothing (they are listed in $ROOT/.relay/20261121-163000-write-outside.run.json)
     [exit status: 13]
     ");

@@ -853,3 +853,42 @@ fn status_and_cancel_work_per_peer_during_a_fan_out() {
         "{v:#}"
     );
 }
+
+/// relay sees what changed, not who: in a read-only fan-out, a change outside `.relay/` makes
+/// every peer that ran meanwhile out of scope, and the reason says why.
+#[test]
+fn a_change_during_a_read_only_fan_out_is_reported_for_every_peer() {
+    let r = Review::new();
+    let target = r.env.root.join("src/lib.rs");
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {
+            "rogue": {"command": [FAKE_PEER, "write-outside"], "env": {"FAKE_PEER_TARGET": target}},
+            "calm": {"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "1500"}},
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let (c, v) = r.json(&[
+        "fan",
+        "--to",
+        "calm,rogue",
+        "--name",
+        "ro",
+        "--json",
+        "Look only.",
+    ]);
+    assert_eq!(c, 13, "{v:#}");
+    for p in v["peers"].as_array().unwrap() {
+        assert_eq!(p["outcome"], "out-of-scope", "{v:#}");
+        let reason = p["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("changed while the peer ran: src/lib.rs"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("the peers of fan-out `ro` ran in this tree at the same time"),
+            "{reason}"
+        );
+    }
+}
