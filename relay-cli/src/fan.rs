@@ -69,6 +69,9 @@ pub fn run(
     max_parallel: usize,
     progress: bool,
 ) -> anyhow::Result<Vec<RunRecord>> {
+    // Ctrl-C reaches the supervisors too; relay waits for them to end their calls (as
+    // interrupted), then reports, instead of dying before them.
+    let _stop = crate::supervise::StopFlags::install().context("installing signal handlers")?;
     let t0 = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, std::io::Result<std::process::ExitStatus>)>();
     let mut next = 0;

@@ -892,3 +892,63 @@ fn a_change_during_a_read_only_fan_out_is_reported_for_every_peer() {
         );
     }
 }
+
+/// Ctrl-C (SIGINT to the terminal's process group) during a fan-out: every supervisor ends its
+/// call as interrupted, and relay still prints the summary, exit 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_fan_out_interrupts_every_peer_and_still_reports() {
+    use std::os::unix::process::CommandExt as _;
+    let r = Review::new();
+    let slow = json!({"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "20000"}});
+    std::fs::write(&r.cfg, json!({"peers": {"a": slow, "b": slow}}).to_string()).unwrap();
+    let fan = r
+        .env
+        .cmd(&[
+            "fan",
+            "--to",
+            "a,b",
+            "--name",
+            "int",
+            "--json",
+            "Take your time.",
+        ])
+        .env("RELAY_CONFIG", &r.cfg)
+        .env("RELAY_KILL_GRACE_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // A process group of its own, as a shell gives a foreground job.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let out = r.run(&["status", "--json"]);
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let n = rows
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|r| r["pid"].is_u64()).count());
+        if n == 2 {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "never saw both running: {rows:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let group = format!("-{}", fan.id());
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = fan.wait_with_output().unwrap();
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.render(&out)));
+    for p in v["peers"].as_array().unwrap() {
+        assert_eq!(p["outcome"], "interrupted", "{v:#}");
+    }
+    assert_eq!(code(&out), 130, "{v:#}");
+    assert!(t0.elapsed().as_secs() < 15, "the peers were not stopped");
+}
