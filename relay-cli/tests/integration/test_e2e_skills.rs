@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::test_e2e_peers::harness;
-use crate::test_skills::{AGENTS, commands, skill_path};
+use crate::test_skills::{AGENTS, any_command_body, commands, repo_with_a_change, skill_path};
 
 /// A git repo and a HOME for the CLIs, outside /tmp (codex dislikes a HOME under /tmp).
 struct Setup {
@@ -96,6 +96,22 @@ fn skill_commands_run_against_the_real_clis() {
     let Some(sim) = harness() else { return };
     for agent in AGENTS {
         let s = Setup::new();
+        std::fs::remove_dir_all(s.repo.join(".git")).unwrap();
+        repo_with_a_change(
+            |args| {
+                let ok = Command::new("git")
+                    .args(args)
+                    .current_dir(&s.repo)
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "git {args:?}");
+            },
+            |path, text| {
+                let p = s.repo.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            },
+        );
         let req = s.relay(&[
             "req",
             "--from",
@@ -112,7 +128,11 @@ fn skill_commands_run_against_the_real_clis() {
             "set -e\nREQ='{req}'\n{}\n",
             commands(&std::fs::read_to_string(skill_path(agent)).unwrap()).join("\n")
         );
-        let out = s.sim(&sim, &[], &["bash", "-c", &script]);
+        // A model that follows each request: the review and deliberation formats, and the
+        // reply as its final message where the request asks for that (read-only).
+        let body = format!("MOCKLLM_BODY={}", any_command_body());
+        let opts = ["--env", "MOCKLLM_REPLY_VIA=auto", "--env", &body];
+        let out = s.sim(&sim, &opts, &["bash", "-c", &script]);
         assert!(
             out.status.success(),
             "{agent} skill commands:\n{}",

@@ -122,15 +122,49 @@ fn the_binary_carries_the_skills_unchanged() {
 
 /// A config that makes codex, claude and gemini the fake peer, so the skills' commands run as
 /// written.
-pub fn fake_peers_config(dir: &Path) -> PathBuf {
-    let cfg = dir.join("fake-peers.yaml");
-    // One body that is a sound review (one JSON block, no finding) and a full deliberation.
+/// One reply body that answers every command the skills show: a sound review (one JSON block,
+/// no finding) and a full deliberation, around a plain answer.
+pub fn any_command_body() -> String {
     let review = "```json\n{\"findings\": [], \"overall_correctness\": \"patch is correct\", \"overall_explanation\": \"Sound.\"}\n```";
     let sections: String = relay_core::review::DELIBERATION_SECTIONS
         .iter()
         .map(|h| format!("## {h}\n\nText.\n\n"))
         .collect();
-    let body = serde_json::to_string(&format!("Done.\n\n{review}\n\n{sections}")).unwrap();
+    format!("Done.\n\n{review}\n\n{sections}")
+}
+
+/// Makes the project a repository with a change on a branch off `main`, for the skills'
+/// review examples.
+pub fn repo_with_a_change(git: impl Fn(&[&str]), write: impl Fn(&str, &str)) {
+    write(
+        "src/auth.py",
+        "def check(token):\n    return token == SECRET\n",
+    );
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "start",
+        ],
+        &["checkout", "-q", "-b", "feature"],
+    ] {
+        git(args);
+    }
+    write(
+        "src/auth.py",
+        "def check(token):\n    return hmac.compare_digest(token, SECRET)\n",
+    );
+}
+
+pub fn fake_peers_config(dir: &Path) -> PathBuf {
+    let cfg = dir.join("fake-peers.yaml");
+    let body = serde_json::to_string(&any_command_body()).unwrap();
     let peers: String = AGENTS
         .iter()
         .map(|a| {
@@ -148,15 +182,12 @@ pub fn fake_peers_config(dir: &Path) -> PathBuf {
 fn every_command_in_every_skill_runs_against_the_fake_peer() {
     for agent in AGENTS {
         let env = TestEnv::new();
-        // A repository with a change on a branch, for the review examples.
-        env.git_init(&[(
-            "src/auth.py",
-            "def check(token):\n    return token == SECRET\n",
-        )]);
-        env.git(&["checkout", "-q", "-b", "feature"]);
-        env.write(
-            "src/auth.py",
-            "def check(token):\n    return hmac.compare_digest(token, SECRET)\n",
+        std::fs::remove_dir_all(env.root.join(".git")).unwrap();
+        repo_with_a_change(
+            |args| {
+                env.git(args);
+            },
+            |path, text| env.write(path, text),
         );
         let cfg = fake_peers_config(env.root.parent().unwrap());
         // `$REQ` in the "when you are the peer" part: a request waiting for its reply.
