@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, clean, completions, deliberate, doctor, fan, list, note, req, res, review, show,
-    skill, spec, status, validate, wait,
+    call, cancel, clean, completions, deliberate, doctor, fan, hook, inbox, list, note, req, res,
+    review, show, skill, spec, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -83,6 +83,9 @@ pub enum Command {
     Deliberate(deliberate::DeliberateArgs),
     Note(note::NoteArgs),
     Decisions(note::DecisionsArgs),
+    Inbox(inbox::InboxArgs),
+    Next(inbox::NextArgs),
+    Hook(hook::HookArgs),
     Wait(wait::WaitArgs),
     Status(status::StatusArgs),
     Cancel(cancel::CancelArgs),

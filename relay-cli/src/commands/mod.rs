@@ -7,6 +7,8 @@ pub mod completions;
 pub mod deliberate;
 pub mod doctor;
 pub mod fan;
+pub mod hook;
+pub mod inbox;
 pub mod list;
 pub mod note;
 pub mod req;
@@ -35,6 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Fan(args) => fan::run(root, &args),
         Command::Deliberate(args) => deliberate::run(root, &args),
         Command::Note(args) => note::run(root, &args),
+        Command::Inbox(args) => inbox::inbox(root, &args),
+        Command::Next(args) => inbox::next(root, &args),
+        Command::Hook(args) => hook::run(root, &args),
         Command::Decisions(args) => note::decisions(root, &args),
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),

@@ -138,7 +138,7 @@ impl Agent {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Agent::Claude => "claude",
             Agent::Codex => "codex",
@@ -170,7 +170,7 @@ fn home() -> anyhow::Result<PathBuf> {
 }
 
 /// The agent's configuration directory in this scope.
-fn agent_dir(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn agent_dir(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dot = format!(".{}", agent.name());
     Ok(match (project, agent) {
         (Some(root), _) => root.join(dot),
@@ -193,7 +193,7 @@ fn skill_path(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Claude Code's settings file relay merges permissions into: the user's settings.json, or
 /// the project's personal settings.local.json (not the shared, committed settings.json).
-fn claude_settings(project: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn claude_settings(project: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dir = agent_dir(Agent::Claude, project)?;
     Ok(dir.join(if project.is_some() {
         "settings.local.json"

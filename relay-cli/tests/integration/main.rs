@@ -10,6 +10,7 @@ mod test_e2e_review;
 mod test_e2e_skills;
 mod test_first_contact;
 mod test_help;
+mod test_hook;
 mod test_json;
 mod test_list_show;
 mod test_note;

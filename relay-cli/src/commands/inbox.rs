@@ -1,0 +1,209 @@
+//! `relay inbox` and `relay next`: what is addressed to an agent and still open.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use relay_core::{Exchange, RelayDir, ReplyState, exit, scan};
+use serde::Serialize;
+
+use crate::input;
+
+/// List the requests addressed to an agent that are still open, newest first.
+///
+/// Open: a request with no valid reply that no `relay call` runs or ran (those are relay's to
+/// supervise; their caller gets the outcome). These are the requests written with `relay req`
+/// (or by hand) for the agent to pick up in its own session.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay inbox                 # for the agent this runs in (claude inside Claude Code, ...)
+  relay inbox --for codex --json")]
+pub struct InboxArgs {
+    /// The agent (default: detected, as for `relay call --from`).
+    #[arg(long = "for", value_name = "AGENT")]
+    pub agent: Option<String>,
+
+    /// Print JSON (one array).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print the request an agent should work on next, ready to act on: the task and how to answer.
+///
+/// The newest open request addressed to the agent (see `relay inbox`). What the user's one
+/// word "HANDOFF" (or "continue") means to an agent with relay's skill.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Examples:
+  relay next                  # inside Claude Code, Codex or Gemini CLI
+  relay next --for gemini --json")]
+pub struct NextArgs {
+    /// The agent (default: detected, as for `relay call --from`).
+    #[arg(long = "for", value_name = "AGENT")]
+    pub agent: Option<String>,
+
+    /// Print JSON (`null` when nothing is open).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An open request, as `inbox` and `next` show it.
+#[derive(Debug, Serialize)]
+pub struct Open {
+    pub exchange: String,
+    pub from: Option<String>,
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<time::OffsetDateTime>,
+    pub request: PathBuf,
+    pub reply: PathBuf,
+    /// A reply file is there but is not valid (its first problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_reply: Option<String>,
+}
+
+/// The agent named with `--for`, else the one relay runs inside; `user` is not an agent.
+pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
+    let agent = agent.map_or_else(|| crate::peer::detect_caller().to_owned(), str::to_owned);
+    relay_core::fields::check_slug(&agent).map_err(|m| {
+        crate::error::usage(
+            format!("--for {m}"),
+            "name an agent: claude, codex, gemini, ...",
+        )
+    })?;
+    if agent == "user" {
+        return Err(crate::error::usage(
+            "not inside Claude Code, Codex or Gemini CLI, so relay cannot tell whose inbox this is",
+            "name the agent: --for claude",
+        ));
+    }
+    Ok(agent)
+}
+
+/// The open requests addressed to `agent`, newest first.
+pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
+    let mut open: Vec<Open> = scan(relay, None)?
+        .into_iter()
+        .filter(|e| is_open_for(e, agent))
+        .filter_map(|e| {
+            Some(Open {
+                exchange: e.reference(),
+                from: e.from.clone(),
+                kind: e.kind().to_owned(),
+                created: e.created,
+                request: e.request()?,
+                reply: e.reply(),
+                invalid_reply: match &e.reply_state {
+                    ReplyState::Invalid { problem } => Some(problem.clone()),
+                    _ => None,
+                },
+            })
+        })
+        .collect();
+    open.sort_by(|a, b| b.created.cmp(&a.created).then(b.exchange.cmp(&a.exchange)));
+    Ok(open)
+}
+
+fn is_open_for(e: &Exchange, agent: &str) -> bool {
+    e.to.as_deref()
+        .is_some_and(|to| to.eq_ignore_ascii_case(agent))
+        && !matches!(e.reply_state, ReplyState::Answered { .. })
+        && e.run.is_none()
+        && e.request_problem.is_none()
+}
+
+pub fn inbox(root: Option<&PathBuf>, args: &InboxArgs) -> anyhow::Result<u8> {
+    let agent = agent_or_detected(args.agent.as_deref())?;
+    let relay = input::relay_dir(root)?;
+    let open = open_for(&relay, &agent)?;
+    if args.json {
+        crate::output::json(&open)?;
+        return Ok(exit::OK);
+    }
+    let mut out = std::io::stdout().lock();
+    if open.is_empty() {
+        writeln!(out, "nothing open for {agent}")?;
+        return Ok(exit::OK);
+    }
+    let now = input::now()?;
+    let w = open
+        .iter()
+        .map(|o| o.exchange.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    writeln!(
+        out,
+        "{:<w$}  {:<8}  {:<10}  {:>5}  REQUEST",
+        "EXCHANGE", "FROM", "KIND", "AGE"
+    )?;
+    for o in &open {
+        writeln!(
+            out,
+            "{:<w$}  {:<8}  {:<10}  {:>5}  {}{}",
+            o.exchange,
+            o.from.as_deref().unwrap_or("-"),
+            o.kind,
+            crate::output::age(now, o.created),
+            o.request.display(),
+            if o.invalid_reply.is_some() {
+                "  (reply invalid)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+/// How to answer a request, as one command.
+pub fn answer_command(request: &std::path::Path) -> String {
+    format!(
+        "relay res --request {} --status done --verify pass 'what you did and how you checked it'",
+        request.display()
+    )
+}
+
+pub fn next(root: Option<&PathBuf>, args: &NextArgs) -> anyhow::Result<u8> {
+    let agent = agent_or_detected(args.agent.as_deref())?;
+    let relay = input::relay_dir(root)?;
+    let open = open_for(&relay, &agent)?;
+    let Some(first) = open.first() else {
+        if args.json {
+            crate::output::json(&serde_json::Value::Null)?;
+        } else {
+            println!("relay next: nothing open for {agent}");
+        }
+        return Ok(exit::OK);
+    };
+    if args.json {
+        crate::output::json(first)?;
+        return Ok(exit::OK);
+    }
+    let task = relay_core::read_request(&first.request)
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "relay next: id={} from={} kind={} open={} request={}",
+        first.exchange,
+        first.from.as_deref().unwrap_or("-"),
+        first.kind,
+        open.len(),
+        first.request.display()
+    )?;
+    writeln!(out)?;
+    write!(out, "{}", crate::output::clean_text(&task))?;
+    if !task.ends_with('\n') {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "\nDo the task, then answer (status error with the reason if you cannot; verify fail or skip as it is):\n  {}",
+        answer_command(&first.request)
+    )?;
+    out.flush()?;
+    Ok(exit::OK)
+}
