@@ -97,6 +97,9 @@ fn settings_path(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf
 /// How many times the hook blocks one agent session at most (codex has no cap of its own).
 const MAX_BLOCKS: u32 = 2;
 
+/// The longest request the hook quotes in its reason (longer ones are named, not quoted).
+const MAX_INLINE_REQUEST: usize = 16 * 1024;
+
 /// The most of a payload the hook reads (it carries the last message, which can be long).
 const MAX_PAYLOAD: u64 = 8 * 1024 * 1024;
 
@@ -164,8 +167,15 @@ fn decide(root: Option<&PathBuf>, agent: Agent) -> anyhow::Result<Option<String>
             agent.name()
         ),
     };
+    // The request itself, when it is short: some agents' file tools cannot read `.relay/`
+    // (Gemini CLI refuses git-ignored paths), and it saves every agent a read.
+    let inline = relay_core::read_text(&first.request, relay_core::FileKind::Request)
+        .ok()
+        .filter(|t| t.len() <= MAX_INLINE_REQUEST)
+        .map(|t| format!(" Here it is (no need to read the file):\n\n{t}\n"))
+        .unwrap_or_else(|| " Read it.".to_owned());
     Ok(Some(format!(
-        "relay: before you stop, the request {} from {} is addressed to you ({}) and unanswered. Read it, do the task it describes, then answer it: {} (status error with the reason if you cannot do it).{others}",
+        "relay: before you stop, the request {} from {} is addressed to you ({}) and unanswered.{inline} Do the task it describes, then answer it: {} (status error with the reason if you cannot do it).{others}",
         first.request.display(),
         first.from.as_deref().unwrap_or("another agent"),
         agent.name(),

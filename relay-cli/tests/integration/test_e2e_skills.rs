@@ -258,3 +258,96 @@ fn claude_as_caller_runs_relay_through_the_skill() {
         .collect();
     assert_eq!(replies.len(), 1);
 }
+
+/// The Stop hook `relay hook install` puts into each real CLI's settings (in a test HOME)
+/// blocks the stop exactly once while a request addressed to it is unanswered; the CLI then
+/// answers it, and the hook lets go.
+#[test]
+fn the_stop_hook_keeps_each_real_cli_on_its_open_request() {
+    let Some(sim) = harness() else { return };
+    for (agent, cli) in [
+        (
+            "claude",
+            &[
+                "claude",
+                "-p",
+                "--permission-mode",
+                "acceptEdits",
+                "Say hello.",
+            ][..],
+        ),
+        (
+            "codex",
+            &[
+                "codex",
+                "exec",
+                "-s",
+                "workspace-write",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-hook-trust",
+                "Say hello.",
+            ][..],
+        ),
+        (
+            "gemini",
+            &[
+                "gemini",
+                "--skip-trust",
+                "--approval-mode",
+                "auto_edit",
+                "-p",
+                "Say hello.",
+            ][..],
+        ),
+    ] {
+        let s = Setup::new();
+        let req = s.relay(&[
+            "req",
+            "--from",
+            "someone",
+            "--to",
+            agent,
+            "--name",
+            "waiting",
+            "Reply with a one-line greeting.",
+        ]);
+        assert!(req.status.success(), "{}", text(&req));
+        let request = PathBuf::from(String::from_utf8(req.stdout).unwrap().trim());
+        let out = s.relay(&["hook", "install", "--agent", agent]);
+        assert!(out.status.success(), "{agent}: {}", text(&out));
+        let home = s.home.display().to_string();
+        let mut cmd = Command::new(sim.join("with-peer-sim"));
+        cmd.args(["--quiet", "--home", &home, "--"])
+            .args(cli)
+            .current_dir(&s.repo)
+            .env("PATH", s.path())
+            .env_remove("RELAY_ROOT")
+            .stdin(std::process::Stdio::null());
+        if agent == "gemini" {
+            // peer-sim writes Gemini CLI's settings itself; relay's hook goes in through it.
+            let path = s.home.join(".gemini/settings.json");
+            let settings = std::fs::read_to_string(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            cmd.env("PEER_SIM_GEMINI_SETTINGS", settings);
+        }
+        let out = cmd.output().unwrap();
+        let ctx = format!("{agent}: {}", text(&out));
+        assert!(out.status.success(), "{ctx}");
+        let reply = relay_core::reply_path(&request);
+        let valid = s.relay(&["validate", reply.to_str().unwrap()]);
+        assert!(valid.status.success(), "{ctx}\nreply: {}", text(&valid));
+        // Blocked exactly once: one session's counter, at 1.
+        let hooks: Vec<String> = std::fs::read_dir(s.repo.join(".relay/.hooks"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(hooks, ["1\n"], "{ctx}");
+        assert_eq!(
+            String::from_utf8(s.relay(&["inbox", "--for", agent]).stdout)
+                .unwrap()
+                .trim(),
+            format!("nothing open for {agent}"),
+            "{ctx}"
+        );
+    }
+}
