@@ -9,10 +9,12 @@
   5. A hostile reply with 6,000 and 60,000 frontmatter keys, judged by `relay validate`.
   6. `relay fan` to 8 instant fake peers vs one `relay call` to one, and relay's own peak memory
      as the number of peers grows (1, 2, 4, 8, 16).
+  7. The Stop hook's decision (`relay hook stop`) in a project with 10,000 exchanges (half of
+     them open, addressed to other agents) and a 10,000-line ledger, vs `/bin/true`.
 
 Usage: bench/run [--quick]   (builds the release binary first)
 """
-import os, shutil, statistics, subprocess, sys, tempfile, time
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 QUICK = "--quick" in sys.argv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -191,6 +193,42 @@ def main():
             peers = ",".join(f"f{k}" for k in range(n))
             _, rss = timed_rss([RELAY, "fan", "--to", peers, "--mode", "write", "--name", f"m{n}", "Do it."], fanp, fenv, 1)
             print(f"relay fan, {n:>2} peers: relay's peak RSS {rss[0]/1024:5.1f} MB")
+
+        # 7. the Stop hook: 10,000 `relay req` exchanges (every other one answered, the open ones
+        # for codex), one open request for claude, a 10,000-line ledger.
+        hookp = os.path.join(tmp, "hook")
+        os.makedirs(os.path.join(hookp, ".git"))
+        henv = dict(env, RELAY_NOW="2026-11-21T16:30:00Z")
+        req = subprocess.run([RELAY, "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Fix the token check."], cwd=hookp, env=henv, check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run([RELAY, "res", "--request", req, "--status", "done", "--verify", "skip", "Done."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
+        rel = os.path.join(hookp, ".relay")
+        tpl = {ext: open(req.replace(".req.md", ext)).read() for ext in (".req.md", ".res.md")}
+        for f in os.listdir(rel):
+            os.remove(os.path.join(rel, f))
+        for k in range(10_000):
+            new_id = f"20261121-{k // 3600 % 24:02d}{k // 60 % 60:02d}{k % 60:02d}-ex{k}"
+            for ext, text in tpl.items():
+                if ext == ".res.md" and k % 2:
+                    continue
+                with open(os.path.join(rel, new_id + ext), "w") as f:
+                    f.write(text.replace("20261121-163000-tpl", new_id))
+        subprocess.run([RELAY, "req", "--from", "codex", "--to", "claude", "--name", "for-claude", "Answer me."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(rel, "ledger.jsonl"), "w") as f:
+            for k in range(10_000):
+                f.write(json.dumps({"v": 1, "id": f"20261121-163000-{k+1}", "type": "note", "time": "2026-11-21T16:30:00Z", "author": "claude", "text": f"note {k}"}) + "\n")
+        def hook_once(session):
+            t = time.perf_counter()
+            out = subprocess.run([RELAY, "hook", "stop", "--agent", "claude"], cwd=hookp, env=env, input=json.dumps({"session_id": session, "stop_hook_active": False, "cwd": hookp}), capture_output=True, text=True, check=True)
+            return time.perf_counter() - t, out.stdout
+        hook_t, true_h = [], []
+        m = 20 if QUICK else 100
+        for i in range(m):
+            dt, out = hook_once(f"s{i}")
+            assert '"block"' in out, out
+            hook_t.append(dt)
+            true_h += timed(["/bin/true"], hookp, env, 1)
+        print(f"/bin/true            {fmt(true_h)}")
+        print(f"relay hook stop      {fmt(hook_t)}   (10,000 exchanges, 10,000-line ledger; goal: <= 15 ms)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -66,6 +66,7 @@ pub use crate::message::{
 pub use crate::store::{
     Attachment, Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState,
     RunState, RunSummary, Target, Turn, create_request, read_header, read_request,
-    read_run_summary, read_text, scan, session_turns, write_new, write_replace, write_response,
+    read_run_summary, read_text, scan, session_turns, unanswered_requests, write_new,
+    write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

@@ -663,6 +663,51 @@ impl Exchange {
     }
 }
 
+/// The requests with neither a reply nor a run record beside them, in `.relay/` and its session
+/// directories, found from directory listings alone (no file is opened, nothing followed): the
+/// candidates for an agent's inbox, cheap enough for a hook that runs at every stop.
+pub fn unanswered_requests(relay: &RelayDir) -> Result<Vec<PathBuf>> {
+    fn names(dir: &Path) -> Result<Vec<(String, bool)>> {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at(dir),
+        };
+        Ok(rd
+            .filter_map(|e| {
+                let e = e.ok()?;
+                // The entry's own type: a link to a directory is not a session.
+                let is_dir = e.file_type().ok()?.is_dir();
+                Some((e.file_name().into_string().ok()?, is_dir))
+            })
+            .collect())
+    }
+    fn pick(dir: &Path, entries: &[(String, bool)], out: &mut Vec<PathBuf>) {
+        let all: std::collections::HashSet<&str> =
+            entries.iter().map(|(n, _)| n.as_str()).collect();
+        for (name, is_dir) in entries {
+            let Some(stem) = name.strip_suffix(FileKind::Request.suffix()) else {
+                continue;
+            };
+            let answered = all.contains(format!("{stem}{}", FileKind::Response.suffix()).as_str())
+                || all.contains(format!("{stem}.{BESIDE_RUN_RECORD}").as_str());
+            if !is_dir && !answered {
+                out.push(dir.join(name));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let top = names(relay.path())?;
+    pick(relay.path(), &top, &mut out);
+    for (name, is_dir) in &top {
+        if *is_dir && is_slug(name) {
+            let dir = relay.path().join(name);
+            pick(&dir, &names(&dir)?, &mut out);
+        }
+    }
+    Ok(out)
+}
+
 /// Every exchange under `.relay/` (or in one session), oldest first.
 pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
     let mut jobs = Vec::new();

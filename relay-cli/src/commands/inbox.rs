@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use relay_core::{Exchange, RelayDir, ReplyState, exit, scan};
+use relay_core::{Message, RelayDir, exit};
 use serde::Serialize;
 
 use crate::input;
@@ -57,9 +57,6 @@ pub struct Open {
     pub created: Option<time::OffsetDateTime>,
     pub request: PathBuf,
     pub reply: PathBuf,
-    /// A reply file is there but is not valid (its first problem).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invalid_reply: Option<String>,
 }
 
 /// The agent named with `--for`, else the one relay runs inside; `user` is not an agent.
@@ -80,36 +77,28 @@ pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
     Ok(agent)
 }
 
-/// The open requests addressed to `agent`, newest first.
+/// The open requests addressed to `agent`, newest first. Only requests with no reply file and
+/// no run record are opened (their headers only), so this stays fast in a busy `.relay/`.
 pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
-    let mut open: Vec<Open> = scan(relay, None)?
+    let mut open: Vec<Open> = relay_core::unanswered_requests(relay)?
         .into_iter()
-        .filter(|e| is_open_for(e, agent))
-        .filter_map(|e| {
-            Some(Open {
-                exchange: e.reference(),
-                from: e.from.clone(),
-                kind: e.kind().to_owned(),
-                created: e.created,
-                request: e.request()?,
-                reply: e.reply(),
-                invalid_reply: match &e.reply_state {
-                    ReplyState::Invalid { problem } => Some(problem.clone()),
-                    _ => None,
-                },
+        .filter_map(|request| {
+            // A request that does not parse is nobody's task: skipped, as `relay list` shows it.
+            let Ok(Message::Request(req)) = relay_core::read_header(&request) else {
+                return None;
+            };
+            req.to.eq_ignore_ascii_case(agent).then(|| Open {
+                exchange: req.reference(),
+                from: Some(req.from.clone()),
+                kind: req.kind.clone().unwrap_or_else(|| "task".into()),
+                created: req.created,
+                reply: relay_core::reply_path(&request),
+                request,
             })
         })
         .collect();
     open.sort_by(|a, b| b.created.cmp(&a.created).then(b.exchange.cmp(&a.exchange)));
     Ok(open)
-}
-
-fn is_open_for(e: &Exchange, agent: &str) -> bool {
-    e.to.as_deref()
-        .is_some_and(|to| to.eq_ignore_ascii_case(agent))
-        && !matches!(e.reply_state, ReplyState::Answered { .. })
-        && e.run.is_none()
-        && e.request_problem.is_none()
 }
 
 pub fn inbox(root: Option<&PathBuf>, args: &InboxArgs) -> anyhow::Result<u8> {
@@ -140,17 +129,12 @@ pub fn inbox(root: Option<&PathBuf>, args: &InboxArgs) -> anyhow::Result<u8> {
     for o in &open {
         writeln!(
             out,
-            "{:<w$}  {:<8}  {:<10}  {:>5}  {}{}",
+            "{:<w$}  {:<8}  {:<10}  {:>5}  {}",
             o.exchange,
             o.from.as_deref().unwrap_or("-"),
             o.kind,
             crate::output::age(now, o.created),
             o.request.display(),
-            if o.invalid_reply.is_some() {
-                "  (reply invalid)"
-            } else {
-                ""
-            }
         )?;
     }
     out.flush()?;
