@@ -375,6 +375,9 @@ fn env_checks(relay_root: Option<&Path>) -> Vec<EnvCheck> {
     for (level, what, fix) in crate::commands::skill::doctor_notes() {
         out.push(EnvCheck { level, what, fix });
     }
+    for (level, what, fix) in crate::commands::hook::doctor_notes(relay_root) {
+        out.push(EnvCheck { level, what, fix });
+    }
     if let Some(root) = relay_root {
         out.push(EnvCheck {
             level: "info",

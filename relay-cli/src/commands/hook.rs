@@ -337,3 +337,66 @@ fn install(root: Option<&PathBuf>, args: &InstallArgs, add: bool) -> anyhow::Res
     }
     Ok(exit::OK)
 }
+
+/// `relay doctor`'s lines about installed Stop hooks: (level, what, fix), nothing when none is.
+pub fn doctor_notes(project: Option<&Path>) -> Vec<(&'static str, String, Option<String>)> {
+    let mut notes = Vec::new();
+    for agent in [Agent::Claude, Agent::Codex, Agent::Gemini] {
+        for (scope, proj) in [("user", None), ("project", project)] {
+            if scope == "project" && proj.is_none() {
+                continue;
+            }
+            let Ok(path) = settings_path(agent, proj) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(value) =
+                jsonc_parser::parse_to_serde_value::<serde_json::Value>(&text, &Default::default())
+            else {
+                continue;
+            };
+            let commands: Vec<String> = value["hooks"][event(agent)]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e["hooks"].as_array().cloned().unwrap_or_default())
+                .filter_map(|h| h["command"].as_str().map(str::to_owned))
+                .filter(|c| c.contains(" hook stop --agent "))
+                .collect();
+            for command in commands {
+                let program = command
+                    .split(" hook stop --agent ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('\'');
+                let fix = format!(
+                    "relay hook install --agent {}{}",
+                    agent.name(),
+                    if proj.is_some() { " --project" } else { "" }
+                );
+                if Path::new(program).is_file() {
+                    let trust = (agent == Agent::Codex)
+                        .then(|| "codex runs it only once trusted: /hooks in codex".to_owned());
+                    notes.push((
+                        "info",
+                        format!("{} Stop hook installed in {}", agent.name(), path.display()),
+                        trust,
+                    ));
+                } else {
+                    notes.push((
+                        "warning",
+                        format!(
+                            "{} Stop hook in {} runs {program}, which does not exist",
+                            agent.name(),
+                            path.display()
+                        ),
+                        Some(fix),
+                    ));
+                }
+            }
+        }
+    }
+    notes
+}

@@ -244,6 +244,17 @@ fn install_merges_into_each_clis_settings_and_uninstall_removes_only_relays() {
         gemini["hooks"]["AfterAgent"][0]["hooks"][0]["timeout"],
         json!(30000)
     );
+    // relay doctor reports each installed hook (codex: with the trust it needs).
+    let doctor: Value =
+        serde_json::from_slice(&env.run(&["doctor", "--no-probe", "--json"]).stdout).unwrap();
+    let notes: Vec<&str> = doctor["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["what"].as_str())
+        .filter(|w| w.contains("Stop hook"))
+        .collect();
+    assert_eq!(notes.len(), 3, "{doctor:#}");
     for agent in ["claude", "codex", "gemini"] {
         assert_eq!(code(&env.run(&["hook", "uninstall", "--agent", agent])), 0);
     }
