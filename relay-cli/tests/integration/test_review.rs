@@ -787,37 +787,33 @@ fn fan_gives_each_peer_its_own_request_and_summarizes() {
     assert_eq!(r.env.relay_files().len(), before);
 }
 
-/// While a fan-out runs, each peer is a call of its own: `relay status` lists both, and
-/// `relay cancel` stops one without touching the other.
-#[test]
-fn status_and_cancel_work_per_peer_during_a_fan_out() {
-    let r = Review::new();
-    let slow = |name: &str| json!({"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "4000", "FAKE_PEER_BODY": name}});
-    std::fs::write(
-        &r.cfg,
-        json!({"peers": {"a": slow("from a"), "b": slow("from b")}}).to_string(),
-    )
-    .unwrap();
-    let fan = r
-        .env
-        .cmd(&[
-            "fan",
-            "--to",
-            "a,b",
-            "--name",
-            "par",
-            "--json",
-            "Take your time.",
-        ])
-        .env("RELAY_CONFIG", &r.cfg)
+/// Starts `relay fan --to a,b --name NAME --json` with slow peers `a` and `b` (their config
+/// already written), in a process group of its own as a shell gives a foreground job.
+fn spawn_fan(r: &Review, name: &str) -> std::process::Child {
+    #[cfg(unix)]
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = r.env.cmd(&[
+        "fan",
+        "--to",
+        "a,b",
+        "--name",
+        name,
+        "--json",
+        "Take your time.",
+    ]);
+    cmd.env("RELAY_CONFIG", &r.cfg)
         .env("RELAY_KILL_GRACE_MS", "300")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Both calls run, each with its own peer pid.
+        .stderr(std::process::Stdio::piped());
+    #[cfg(unix)]
+    cmd.process_group(0);
+    cmd.spawn().unwrap()
+}
+
+/// Waits until `relay status` shows two calls running with their peer's pid; returns them.
+fn both_running(r: &Review) -> Vec<Value> {
     let t0 = std::time::Instant::now();
-    let running = loop {
+    loop {
         let out = r.run(&["status", "--json"]);
         let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         let running: Vec<Value> = rows
@@ -830,14 +826,30 @@ fn status_and_cancel_work_per_peer_during_a_fan_out() {
             })
             .unwrap_or_default();
         if running.len() == 2 {
-            break running;
+            return running;
         }
         assert!(
             t0.elapsed().as_secs() < 20,
             "never saw both running: {rows:#}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    }
+}
+
+/// While a fan-out runs, each peer is a call of its own: `relay status` lists both, and
+/// `relay cancel` stops one without touching the other.
+#[test]
+fn status_and_cancel_work_per_peer_during_a_fan_out() {
+    let r = Review::new();
+    let slow = |name: &str| json!({"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "4000", "FAKE_PEER_BODY": name}});
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {"a": slow("from a"), "b": slow("from b")}}).to_string(),
+    )
+    .unwrap();
+    let fan = spawn_fan(&r, "par");
+    // Both calls run, each with its own peer pid.
+    let running = both_running(&r);
     assert_ne!(running[0]["pid"], running[1]["pid"]);
     let out = r.run(&["cancel", "par-a"]);
     assert_eq!(code(&out), 0, "{}", r.render(&out));
@@ -898,45 +910,12 @@ fn a_change_during_a_read_only_fan_out_is_reported_for_every_peer() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_during_a_fan_out_interrupts_every_peer_and_still_reports() {
-    use std::os::unix::process::CommandExt as _;
     let r = Review::new();
     let slow = json!({"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "20000"}});
     std::fs::write(&r.cfg, json!({"peers": {"a": slow, "b": slow}}).to_string()).unwrap();
-    let fan = r
-        .env
-        .cmd(&[
-            "fan",
-            "--to",
-            "a,b",
-            "--name",
-            "int",
-            "--json",
-            "Take your time.",
-        ])
-        .env("RELAY_CONFIG", &r.cfg)
-        .env("RELAY_KILL_GRACE_MS", "300")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        // A process group of its own, as a shell gives a foreground job.
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let fan = spawn_fan(&r, "int");
+    both_running(&r);
     let t0 = std::time::Instant::now();
-    loop {
-        let out = r.run(&["status", "--json"]);
-        let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let n = rows
-            .as_array()
-            .map_or(0, |a| a.iter().filter(|r| r["pid"].is_u64()).count());
-        if n == 2 {
-            break;
-        }
-        assert!(
-            t0.elapsed().as_secs() < 20,
-            "never saw both running: {rows:#}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     let group = format!("-{}", fan.id());
     let sent = std::process::Command::new("kill")
         .args(["-INT", "--", &group])
