@@ -308,6 +308,15 @@ fn install(root: Option<&PathBuf>, args: &InstallArgs, add: bool) -> anyhow::Res
     })?;
     let changed = edit.changed();
     edit.apply()?;
+    // Removing relay's entry emptied the file away: an empty `.codex/` or `.gemini/` left
+    // behind holds nothing of the user's either (a directory with anything in it stays).
+    if !add
+        && changed
+        && !path.exists()
+        && let Some(dir) = path.parent()
+    {
+        let _ = std::fs::remove_dir(dir);
+    }
     if args.json {
         crate::output::json(&InstallJson {
             agent: agent.name(),

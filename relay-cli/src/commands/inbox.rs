@@ -77,28 +77,104 @@ pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
     Ok(agent)
 }
 
-/// The open requests addressed to `agent`, newest first. Only requests with no reply file and
-/// no run record are opened (their headers only), so this stays fast in a busy `.relay/`.
+/// The open requests addressed to `agent`, newest first. Candidates come from directory
+/// listings alone (no reply, no run record); who each is addressed to comes from
+/// [`InboxCache`], else from its header.
 pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
-    let mut open: Vec<Open> = relay_core::unanswered_requests(relay)?
-        .into_iter()
-        .filter_map(|request| {
-            // A request that does not parse is nobody's task: skipped, as `relay list` shows it.
-            let Ok(Message::Request(req)) = relay_core::read_header(&request) else {
-                return None;
-            };
-            req.to.eq_ignore_ascii_case(agent).then(|| Open {
-                exchange: req.reference(),
-                from: Some(req.from.clone()),
-                kind: req.kind.clone().unwrap_or_else(|| "task".into()),
-                created: req.created,
+    let candidates = relay_core::unanswered_requests(relay)?;
+    let mut cache = InboxCache::load(relay);
+    let mut fresh = std::collections::BTreeMap::new();
+    let mut learned = false;
+    let mut open = Vec::new();
+    for request in candidates {
+        let Some(key) = request
+            .strip_prefix(relay.path())
+            .ok()
+            .and_then(|k| k.to_str())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let entry = match cache.entries.remove(&key) {
+            Some(e) => e,
+            None => {
+                learned = true;
+                // A request that does not parse (or a link: never followed) is nobody's task.
+                let Ok(Message::Request(req)) = relay_core::read_header(&request) else {
+                    continue;
+                };
+                CacheEntry {
+                    exchange: req.reference(),
+                    to: req.to,
+                    from: req.from,
+                    kind: req.kind.unwrap_or_else(|| "task".into()),
+                    created: req.created,
+                }
+            }
+        };
+        if entry.to.eq_ignore_ascii_case(agent) {
+            open.push(Open {
+                exchange: entry.exchange.clone(),
+                from: Some(entry.from.clone()),
+                kind: entry.kind.clone(),
+                created: entry.created,
                 reply: relay_core::reply_path(&request),
                 request,
-            })
-        })
-        .collect();
+            });
+        }
+        fresh.insert(key, entry);
+    }
+    // Answered or removed requests drop out; a cache that cannot be saved is only slower.
+    if learned || !cache.entries.is_empty() {
+        let _ = InboxCache {
+            v: 2,
+            entries: fresh,
+        }
+        .save(relay);
+    }
     open.sort_by(|a, b| b.created.cmp(&a.created).then(b.exchange.cmp(&a.exchange)));
     Ok(open)
+}
+
+/// `.relay/.inbox-cache.json`: the header fields of every open request, keyed by its path under
+/// `.relay/`, so the Stop hook (which runs at every stop of every agent) reads neither thousands
+/// of headers nor, measured slower still here, thousands of `stat`s. Requests are written once
+/// (a new task is a new request), so a path keeps its header; an entry goes when its request is
+/// answered or gone. A cache only: untrusted like everything under `.relay/`, read bounded,
+/// ignored when it does not parse, rebuilt from the files.
+#[derive(Default, Serialize, serde::Deserialize)]
+struct InboxCache {
+    v: u32,
+    entries: std::collections::BTreeMap<String, CacheEntry>,
+}
+
+#[derive(Clone, Serialize, serde::Deserialize)]
+struct CacheEntry {
+    exchange: String,
+    to: String,
+    from: String,
+    kind: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    created: Option<time::OffsetDateTime>,
+}
+
+const INBOX_CACHE: &str = ".inbox-cache.json";
+
+impl InboxCache {
+    fn load(relay: &RelayDir) -> InboxCache {
+        relay_core::untrusted::read_bounded(&relay.path().join(INBOX_CACHE), 32 * 1024 * 1024)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<InboxCache>(&b).ok())
+            .filter(|c| c.v == 2)
+            .unwrap_or_default()
+    }
+
+    fn save(&self, relay: &RelayDir) -> anyhow::Result<()> {
+        let text = serde_json::to_vec(self)?;
+        relay_core::write_replace(&relay.path().join(INBOX_CACHE), &text)?;
+        Ok(())
+    }
 }
 
 pub fn inbox(root: Option<&PathBuf>, args: &InboxArgs) -> anyhow::Result<u8> {

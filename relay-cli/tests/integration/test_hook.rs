@@ -264,8 +264,9 @@ fn install_merges_into_each_clis_settings_and_uninstall_removes_only_relays() {
         |t: &str| jsonc_parser::parse_to_serde_value::<Value>(t, &Default::default()).unwrap();
     assert_eq!(parse(&after), parse(theirs), "{after}");
     assert!(after.contains("// the user's own comment"), "{after}");
-    assert!(!home.join(".codex/hooks.json").exists());
-    assert!(!home.join(".gemini/settings.json").exists());
+    // Nothing of relay's left behind, not even the directories it made.
+    assert!(!home.join(".codex").exists());
+    assert!(!home.join(".gemini").exists());
     // A settings file that is not JSON is refused whole.
     std::fs::write(&claude, "{ not json").unwrap();
     let out = env.run(&["hook", "install", "--agent", "claude"]);
@@ -276,4 +277,49 @@ fn install_merges_into_each_clis_settings_and_uninstall_removes_only_relays() {
         env.render(&out)
     );
     assert_eq!(std::fs::read_to_string(&claude).unwrap(), "{ not json");
+}
+
+/// The inbox cache follows the files: new requests appear, answered ones go, and a cache that
+/// does not parse (or lies about a file that is gone) changes nothing.
+#[test]
+fn the_inbox_cache_follows_the_files() {
+    let env = TestEnv::new();
+    env.ok(&[
+        "req", "--from", "codex", "--to", "claude", "--name", "one", "First.",
+    ]);
+    assert!(env.ok(&["inbox", "--for", "claude"]).contains("-one"));
+    assert!(env.root.join(".relay/.inbox-cache.json").exists());
+    env.ok(&[
+        "req", "--from", "codex", "--to", "claude", "--name", "two", "Second.",
+    ]);
+    let listed = env.ok(&["inbox", "--for", "claude"]);
+    assert!(
+        listed.contains("-one") && listed.contains("-two"),
+        "{listed}"
+    );
+    env.ok(&[
+        "res",
+        "--request",
+        "one",
+        "--status",
+        "done",
+        "--verify",
+        "skip",
+        "Done.",
+    ]);
+    let listed = env.ok(&["inbox", "--for", "claude"]);
+    assert!(
+        !listed.contains("-one") && listed.contains("-two"),
+        "{listed}"
+    );
+    env.write(".relay/.inbox-cache.json", "{ not json");
+    assert!(env.ok(&["inbox", "--for", "claude"]).contains("-two"));
+    let cache = serde_json::json!({"v": 2, "entries": {"20261121-163000-gone.req.md": {
+        "exchange": "20261121-163000-gone", "to": "claude", "from": "x", "kind": "task", "created": null}}});
+    env.write(".relay/.inbox-cache.json", &cache.to_string());
+    let listed = env.ok(&["inbox", "--for", "claude"]);
+    assert!(
+        !listed.contains("-gone") && listed.contains("-two"),
+        "{listed}"
+    );
 }
