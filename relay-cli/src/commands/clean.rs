@@ -14,8 +14,9 @@ use crate::input;
 ///
 /// An exchange is finished when it has a reply and no call is running for it. A session goes
 /// as a whole, once every turn in it is finished. Requests without a reply stay unless
-/// `--unanswered` is given; a running call always stays (`relay cancel` it first). The call log
-/// (`.relay/calls.jsonl`) is kept.
+/// `--unanswered` is given; a running call always stays (`relay cancel` it first). A fan-out's
+/// or review's summary goes with the last of its exchanges. The call log (`.relay/calls.jsonl`)
+/// and the ledgers are kept.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -114,8 +115,63 @@ pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
             files,
         });
     }
+    report.extend(summaries(&relay, &report, args)?);
     print(&report, args)?;
     Ok(exit::OK)
+}
+
+/// The summaries of fan-outs and reviews of several peers (`*.fan.json`, `*.review.json`) go
+/// with the last of their exchanges: one whose every exchange is gone (or going now) is removed.
+fn summaries(
+    relay: &relay_core::RelayDir,
+    report: &[Unit],
+    args: &CleanArgs,
+) -> anyhow::Result<Vec<Unit>> {
+    let going: std::collections::HashSet<&str> = report
+        .iter()
+        .filter(|u| u.kept_because.is_none())
+        .map(|u| u.exchange.as_str())
+        .collect();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(relay.path()) else {
+        return Ok(out);
+    };
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".fan.json") || name.ends_with(".review.json")) {
+            continue;
+        }
+        let path = entry.path();
+        // Untrusted: bounded, never through a link; a file that does not parse stays.
+        let Ok(Some(bytes)) = relay_core::untrusted::read_bounded(&path, 16 * 1024 * 1024) else {
+            continue;
+        };
+        let Ok(summary) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let exchanges: Vec<&str> = summary["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["exchange"].as_str())
+            .collect();
+        let gone =
+            |x: &&str| going.contains(*x) || !relay.path().join(format!("{x}.req.md")).exists();
+        if exchanges.is_empty() || !exchanges.iter().all(gone) {
+            continue;
+        }
+        if !args.dry_run {
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("removing {}: {e}", path.display()))?;
+        }
+        out.push(Unit {
+            exchange: name,
+            removed: !args.dry_run,
+            kept_because: None,
+            files: vec![path],
+        });
+    }
+    Ok(out)
 }
 
 /// Why an exchange must stay, or `None` when it may go.

@@ -158,3 +158,47 @@ fn a_planted_link_is_not_followed() {
     assert_ne!(code(&out), 0, "{}", env.render(&out));
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "");
 }
+
+/// 16 writers, 50 entries each, at once: none lost, none torn, every id unique.
+#[test]
+fn sixteen_writers_fifty_entries_each() {
+    let env = TestEnv::new();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_relay"));
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let script = format!(
+                "for i in $(seq 1 50); do {} note --from codex \"writer {w} entry $i\" >/dev/null || exit 1; done",
+                bin.display()
+            );
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(&env.root)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("RELAY_NOW", &env.now)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in writers {
+        assert!(w.wait().unwrap().success());
+    }
+    let ledger = env.read(".relay/ledger.jsonl");
+    let entries: Vec<Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn line {l:?}: {e}")))
+        .collect();
+    assert_eq!(entries.len(), 800);
+    let mut texts: Vec<&str> = entries
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), 800, "none lost");
+    let mut ids: Vec<&str> = entries.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 800, "ids are unique");
+}

@@ -931,3 +931,23 @@ fn ctrl_c_during_a_fan_out_interrupts_every_peer_and_still_reports() {
     assert_eq!(code(&out), 130, "{v:#}");
     assert!(t0.elapsed().as_secs() < 15, "the peers were not stopped");
 }
+
+/// A fan-out's summary goes with the last of its exchanges, in `relay clean`.
+#[test]
+fn clean_removes_a_summary_with_its_exchanges() {
+    let r = Review::new();
+    r.peers(&[("alpha", "auto", "A."), ("beta", "auto", "B.")]);
+    let out = r.run(&["fan", "--to", "alpha,beta", "--name", "shape", "Which?"]);
+    assert_eq!(code(&out), 0, "{}", r.render(&out));
+    let summary = ".relay/20261121-163000-shape.fan.json";
+    assert!(r.env.root.join(summary).exists());
+    let dry = r.env.ok(&["clean", "--dry-run"]);
+    assert!(
+        dry.contains("would remove 20261121-163000-shape.fan.json"),
+        "{dry}"
+    );
+    assert!(r.env.root.join(summary).exists());
+    let done = r.env.ok(&["clean"]);
+    assert!(done.contains("removed 3, kept 0"), "{done}");
+    assert!(!r.env.root.join(summary).exists());
+}
