@@ -168,6 +168,25 @@ fn the_stop_hook_blocks_on_open_work_at_most_twice_and_fails_open() {
     );
 }
 
+/// A `.relay/.hooks` planted as a link out of the project is not written through: the hook
+/// fails open instead.
+#[cfg(unix)]
+#[test]
+fn a_planted_hooks_link_is_not_followed() {
+    let env = TestEnv::new();
+    env.ok(&[
+        "req", "--from", "codex", "--to", "claude", "--name", "fix", "Fix it.",
+    ]);
+    let outside = env.root.parent().unwrap().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, env.relay_dir().join(".hooks")).unwrap();
+    assert_eq!(
+        stop(&env, "claude", r#"{"session_id": "s1"}"#),
+        (0, String::new())
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
 /// A request a `relay call` runs (or ran) is relay's to supervise, not the peer's inbox.
 #[test]
 fn calls_relay_supervises_are_not_in_the_inbox() {
