@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use relay_core::review::{Correctness, Finding, Level, Review};
+use relay_core::review::{Correctness, FORMAT_FINDINGS, Finding, KindReply, Level};
 use serde::Serialize;
 
 use crate::error::usage;
 use crate::run::{Outcome, RunRecord};
+use crate::workspace::git;
 
 /// What to review.
 #[derive(Debug, Clone)]
@@ -43,26 +44,6 @@ impl Material {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
-}
-
-/// Runs git in `root`; its stdout, or an error quoting git's own message.
-fn git(root: &Path, args: &[&str], ok_codes: &[i32]) -> anyhow::Result<Vec<u8>> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "core.quotePath=false"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .output()
-        .context("running git (is it installed?)")?;
-    let code = out.status.code().unwrap_or(-1);
-    if !ok_codes.contains(&code) {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().next().unwrap_or("").trim();
-        anyhow::bail!("git {}: {}", args.join(" "), first);
-    }
-    Ok(out.stdout)
 }
 
 /// Gathers what `scope` names. Errors say what to change (not a repository, unknown ref,
@@ -504,13 +485,7 @@ pub fn judge(root: &Path, record: RunRecord) -> PeerReview {
         reply: record.reply.clone(),
         record,
     };
-    if !matches!(
-        outcome,
-        Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError
-    ) {
-        return pr;
-    }
-    let Some(review) = read_review(&pr.reply) else {
+    let Some(KindReply::Review(review)) = structured_reply(&pr.record, FORMAT_FINDINGS) else {
         return pr;
     };
     pr.verdict = Some(review.overall_correctness.verdict());
@@ -542,13 +517,19 @@ pub fn judge(root: &Path, record: RunRecord) -> PeerReview {
     pr
 }
 
-/// The review in a reply file (already validated by the engine).
-fn read_review(reply: &Path) -> Option<Review> {
-    let text = relay_core::read_text(reply, relay_core::FileKind::Response).ok()?;
-    match relay_core::review::check_reply(Some(relay_core::review::FORMAT_FINDINGS), reply, &text) {
-        Ok(Some(relay_core::review::KindReply::Review(r))) => Some(r),
-        _ => None,
+/// What a finished call's reply holds in a structured `format` (findings, sections): only a
+/// valid reply counts (done, verify failed, or status error), checked again as it is read.
+pub fn structured_reply(record: &RunRecord, format: &str) -> Option<KindReply> {
+    if !matches!(
+        record.outcome,
+        Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError)
+    ) {
+        return None;
     }
+    let text = relay_core::read_text(&record.reply, relay_core::FileKind::Response).ok()?;
+    relay_core::review::check_reply(Some(format), &record.reply, &text)
+        .ok()
+        .flatten()
 }
 
 /// Findings of several peers grouped: the same file, overlapping lines (3 lines of slack) and

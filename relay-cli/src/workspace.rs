@@ -15,23 +15,32 @@ pub struct Snapshot {
     entries: BTreeMap<String, (String, u64, i128)>,
 }
 
-/// Runs git in `root` and returns its stdout, or None when git fails or is missing.
-pub fn git(root: &Path, args: &[&str]) -> Option<Vec<u8>> {
+/// Runs git in `root` (paths unquoted, no optional locks: relay never writes git's index) and
+/// returns its stdout when it exits with one of `ok_codes`, else an error quoting git's own
+/// first line.
+pub fn git(root: &Path, args: &[&str], ok_codes: &[i32]) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
+        .args(["-c", "core.quotePath=false"])
         .args(args)
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
         .env("GIT_OPTIONAL_LOCKS", "0")
         .output()
-        .ok()?;
-    out.status.success().then_some(out.stdout)
+        .context("running git (is it installed?)")?;
+    let code = out.status.code().unwrap_or(-1);
+    if !ok_codes.contains(&code) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or("").trim();
+        anyhow::bail!("git {}: {}", args.join(" "), first);
+    }
+    Ok(out.stdout)
 }
 
 /// Is `root` inside a git work tree?
 pub fn in_git(root: &Path) -> bool {
-    git(root, &["rev-parse", "--is-inside-work-tree"]).is_some_and(|o| o.starts_with(b"true"))
+    git(root, &["rev-parse", "--is-inside-work-tree"], &[0]).is_ok_and(|o| o.starts_with(b"true"))
 }
 
 /// Takes a snapshot; None outside a git work tree.
@@ -39,19 +48,15 @@ pub fn snapshot(root: &Path) -> Option<Snapshot> {
     if !in_git(root) {
         return None;
     }
-    let head = git(root, &["rev-parse", "-q", "--verify", "HEAD"])
+    let head = git(root, &["rev-parse", "-q", "--verify", "HEAD"], &[0])
+        .ok()
         .map(|o| String::from_utf8_lossy(&o).trim().to_owned());
-    // --no-optional-locks: a snapshot must not write git's index (it is not relay's to touch).
     let status = git(
         root,
-        &[
-            "--no-optional-locks",
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-        ],
-    )?;
+        &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
+        &[0],
+    )
+    .ok()?;
     let mut entries = BTreeMap::new();
     let mut fields = status.split(|b| *b == 0).filter(|f| !f.is_empty());
     while let Some(field) = fields.next() {

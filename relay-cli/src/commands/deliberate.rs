@@ -151,15 +151,8 @@ fn body(question: &str, position: &str, from: &str) -> String {
 
 /// The checked sections of a valid answer.
 fn sections(record: &RunRecord) -> Option<Vec<(String, String)>> {
-    if !matches!(
-        record.outcome,
-        Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError)
-    ) {
-        return None;
-    }
-    let text = relay_core::read_text(&record.reply, relay_core::FileKind::Response).ok()?;
-    match relay_core::review::check_reply(Some(FORMAT_DELIBERATION), &record.reply, &text) {
-        Ok(Some(KindReply::Deliberation(d))) => Some(d.sections),
-        _ => None,
+    match crate::review::structured_reply(record, FORMAT_DELIBERATION)? {
+        KindReply::Deliberation(d) => Some(d.sections),
+        KindReply::Review(_) => None,
     }
 }
