@@ -139,8 +139,37 @@ pub fn summary_path(first_request: &Path, peer: &str, ext: &str) -> PathBuf {
     first_request.with_file_name(format!("{base}.{ext}"))
 }
 
-/// Saves a summary without overwriting: `X.fan.json`, else `X-2.fan.json`, ...
-pub fn save_summary(path: &Path, text: &str) -> anyhow::Result<PathBuf> {
+/// Saves a report (a fan-out's or a review's) as JSON without overwriting, with where it went
+/// in its `saved` field, in the file too; when it cannot be saved, a warning and no `saved`.
+pub fn save_report<T: Serialize>(
+    report: &mut T,
+    saved: fn(&mut T) -> &mut Option<PathBuf>,
+    path: &Path,
+) {
+    let mut attempt = || -> anyhow::Result<()> {
+        *saved(report) = Some(path.to_path_buf());
+        let at = save_summary(path, &(serde_json::to_string_pretty(&*report)? + "\n"))?;
+        if at != path {
+            // Saved under another name: say where, in the file too.
+            *saved(report) = Some(at.clone());
+            relay_core::write_replace(
+                &at,
+                (serde_json::to_string_pretty(&*report)? + "\n").as_bytes(),
+            )?;
+        }
+        Ok(())
+    };
+    if let Err(e) = attempt() {
+        *saved(report) = None;
+        eprintln!(
+            "relay: warning: could not save the summary: {}",
+            crate::error::render(&e)
+        );
+    }
+}
+
+/// Writes `text` at `path` without overwriting: `X.fan.json`, else `X-2.fan.json`, ...
+fn save_summary(path: &Path, text: &str) -> anyhow::Result<PathBuf> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("fan");
     let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
     for n in 1..1000 {

@@ -100,17 +100,7 @@ pub fn run(root: Option<&PathBuf>, args: &FanArgs) -> anyhow::Result<u8> {
     let mut report = FanReport::decide(&args.name, results, args.quorum);
     let first = &members[0];
     let path = fan::summary_path(&first.request, &first.plan.peer, "fan.json");
-    report.saved = Some(path.clone());
-    match fan::save_summary(&path, &(serde_json::to_string_pretty(&report)? + "\n")) {
-        Ok(at) => report.saved = Some(at),
-        Err(e) => {
-            report.saved = None;
-            eprintln!(
-                "relay: warning: could not save the summary: {}",
-                crate::error::render(&e)
-            );
-        }
-    }
+    fan::save_report(&mut report, |r| &mut r.saved, &path);
     match print(&report, args.json) {
         Err(e) if crate::error::is_broken_pipe(&e) => {}
         other => other?,

@@ -177,13 +177,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         .map(|r| review::judge(relay.root(), r))
         .collect();
     let mut report = Report::decide(reviews, args.quorum, args.fail_on);
-    let saved = save_report(&mut report, &saved);
-    if let Err(e) = &saved {
-        eprintln!(
-            "relay: warning: could not save the review: {}",
-            crate::error::render(e)
-        );
-    }
+    fan::save_report(&mut report, |r| &mut r.saved, &saved);
     if format == Format::Github
         && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
     {
@@ -224,22 +218,6 @@ pub fn check_fan_options(
             format!("--quorum {k} with {} peer(s)", peers.len()),
             format!("the quorum is between 1 and {}", peers.len()),
         ));
-    }
-    Ok(())
-}
-
-/// Saves the report as JSON (its own path inside), without overwriting.
-fn save_report(report: &mut Report, path: &std::path::Path) -> anyhow::Result<()> {
-    report.saved = Some(path.to_path_buf());
-    let text = serde_json::to_string_pretty(&*report)? + "\n";
-    let at = fan::save_summary(path, &text)?;
-    if at != path {
-        // Saved under another name: say where, in the file too.
-        report.saved = Some(at.clone());
-        relay_core::write_replace(
-            &at,
-            (serde_json::to_string_pretty(&*report)? + "\n").as_bytes(),
-        )?;
     }
     Ok(())
 }
