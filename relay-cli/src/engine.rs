@@ -47,7 +47,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use relay_core::{
     FileKind, Message, NewResponse, RelayDir, Verify, exit, read_request, reply_path, write_new,
-    write_response,
 };
 use serde::{Deserialize, Serialize};
 
@@ -659,11 +658,17 @@ impl Call<'_> {
                 relay_core::Status::Done
             },
             verify: Verify::Skip,
+            state: None,
             body: format!("{text}\n"),
             salvaged: Some("final-message".into()),
         };
-        let response = match write_response(self.relay, &record.request, &new, false, input::now()?)
-        {
+        let response = match crate::record::write_response(
+            self.relay,
+            &record.request,
+            &new,
+            false,
+            input::now()?,
+        ) {
             Ok((response, _)) => response,
             Err(e) => {
                 // The request is gone (the peer deleted it), or the disk is full: the answer
@@ -741,8 +746,13 @@ impl Call<'_> {
         record.status = Some(response.status);
         record.verify = Some(response.verify);
         record.salvaged = response.salvaged.is_some();
+        crate::record::reply(self.relay, &response, &record.exchange);
         let outcome = match (response.status, response.verify) {
-            (relay_core::Status::Error, _) => Outcome::StatusError,
+            (relay_core::Status::Error, _) => match response.state {
+                Some(relay_core::ErrorState::Blocked) => Outcome::Blocked,
+                Some(relay_core::ErrorState::Refused) => Outcome::Refused,
+                None => Outcome::StatusError,
+            },
             (_, Verify::Fail) => Outcome::VerifyFailed,
             _ => Outcome::Ok,
         };

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use relay_core::{NewRequest, RelayDir, Target, create_request, read_request};
+use relay_core::{NewRequest, RelayDir, Target, read_request};
 use serde::Serialize;
 
 use crate::engine::{Call, CallPlan};
@@ -54,7 +54,7 @@ pub fn write_requests(
         req.from = plan.from.clone();
         req.to = plan.peer.clone();
         req.target = Target::Name(format!("{name}-{}", plan.peer));
-        let request = create_request(relay, &req, now)?.path;
+        let request = crate::record::create_request(relay, &req, now)?.path;
         members.push(Member { plan, request });
     }
     Ok(members)
@@ -213,7 +213,12 @@ impl PeerResult {
         let outcome = r.outcome.unwrap_or(Outcome::NoReply);
         let body = matches!(
             outcome,
-            Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError | Outcome::Salvaged
+            Outcome::Ok
+                | Outcome::VerifyFailed
+                | Outcome::StatusError
+                | Outcome::Blocked
+                | Outcome::Refused
+                | Outcome::Salvaged
         )
         .then(|| crate::result::reply_body(&r.reply))
         .flatten();
@@ -260,8 +265,12 @@ impl FanReport {
         let k = quorum.unwrap_or(n).clamp(1, n.max(1));
         let passes = peers.iter().filter(|p| p.passed()).count();
         // A reply that says error or verify fail is an answer: it cannot turn into a pass.
-        let answered =
-            |p: &&PeerResult| matches!(p.outcome, Outcome::VerifyFailed | Outcome::StatusError);
+        let answered = |p: &&PeerResult| {
+            matches!(
+                p.outcome,
+                Outcome::VerifyFailed | Outcome::StatusError | Outcome::Blocked | Outcome::Refused
+            )
+        };
         let failed = peers.iter().filter(answered).count();
         let (verdict, exit_code, reason) = if passes >= k {
             (

@@ -203,6 +203,7 @@ impl RequestArgs {
             (None, None) => unreachable!("clap requires --name or --session"),
         };
         Ok(NewRequest {
+            back: None,
             from: from.to_owned(),
             to: to.to_owned(),
             target,

@@ -16,6 +16,7 @@ mod findings_out;
 mod input;
 mod output;
 mod peer;
+mod record;
 mod result;
 mod review;
 mod run;

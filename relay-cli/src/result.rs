@@ -72,7 +72,13 @@ fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
     out.flush()?;
     let ok = matches!(
         r.outcome,
-        Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError)
+        Some(
+            Outcome::Ok
+                | Outcome::VerifyFailed
+                | Outcome::StatusError
+                | Outcome::Blocked
+                | Outcome::Refused,
+        )
     );
     if !ok {
         let mut err = std::io::stderr().lock();

@@ -522,7 +522,13 @@ pub fn judge(root: &Path, record: RunRecord) -> PeerReview {
 pub fn structured_reply(record: &RunRecord, format: &str) -> Option<KindReply> {
     if !matches!(
         record.outcome,
-        Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::StatusError)
+        Some(
+            Outcome::Ok
+                | Outcome::VerifyFailed
+                | Outcome::StatusError
+                | Outcome::Blocked
+                | Outcome::Refused,
+        )
     ) {
         return None;
     }

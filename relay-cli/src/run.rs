@@ -21,6 +21,10 @@ pub enum Outcome {
     VerifyFailed,
     /// A valid reply: status error.
     StatusError,
+    /// A valid reply: status error, state blocked (the peer needs an answer).
+    Blocked,
+    /// A valid reply: status error, state refused (out of the peer's scope).
+    Refused,
     /// No reply file, and nothing printed to salvage.
     NoReply,
     /// A reply file that does not validate (or answers another request).
@@ -45,6 +49,8 @@ impl Outcome {
             Outcome::Ok => exit::OK,
             Outcome::VerifyFailed => exit::VERIFY_FAILED,
             Outcome::StatusError => exit::STATUS_ERROR,
+            Outcome::Blocked => exit::BLOCKED,
+            Outcome::Refused => exit::REFUSED,
             Outcome::NoReply | Outcome::InvalidReply | Outcome::Salvaged => exit::NO_REPLY,
             Outcome::Timeout | Outcome::IdleTimeout => exit::TIMEOUT,
             Outcome::Interrupted | Outcome::Terminated => exit::INTERRUPTED,
@@ -57,6 +63,8 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::VerifyFailed => "verify-failed",
             Outcome::StatusError => "status-error",
+            Outcome::Blocked => "blocked",
+            Outcome::Refused => "refused",
             Outcome::NoReply => "no-reply",
             Outcome::InvalidReply => "invalid-reply",
             Outcome::Salvaged => "salvaged",

@@ -22,6 +22,12 @@ pub const OUT_OF_SCOPE: u8 = 13;
 /// `relay review` / `relay fan`: the verdict is `fail`, a finding reached `--fail-on`, or the
 /// `--quorum` was not met.
 pub const REJECTED: u8 = 14;
+/// `relay call`: the reply says `status: error`, `state: blocked`: the peer needs an answer.
+pub const BLOCKED: u8 = 15;
+/// `relay call`: the reply says `status: error`, `state: refused`: out of the peer's scope.
+pub const REFUSED: u8 = 16;
+/// `relay close`: refused while work in the session is open, or nothing to approve.
+pub const OPEN_WORK: u8 = 17;
 /// `relay call`: the reply says `status: done` but `verify: fail`.
 pub const VERIFY_FAILED: u8 = 10;
 /// `relay call`: the reply says `status: error`.
@@ -84,6 +90,21 @@ pub const TABLE: &[(u8, &str, &str)] = &[
         REJECTED,
         "rejected",
         "review/fan: verdict fail, a finding at --fail-on, or quorum not met",
+    ),
+    (
+        BLOCKED,
+        "blocked",
+        "call: the peer is blocked and needs an answer (status error, state blocked)",
+    ),
+    (
+        REFUSED,
+        "refused",
+        "call: the peer refused, out of its scope (status error, state refused)",
+    ),
+    (
+        OPEN_WORK,
+        "open-work",
+        "close: a request or handoff in the session is still open, or nothing to approve",
     ),
     (TIMEOUT, "timeout", "call: peer timed out and was killed"),
     (

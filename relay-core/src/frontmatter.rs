@@ -76,6 +76,8 @@ pub(crate) struct RawFields {
     pub format: Option<String>,
     pub effort: Option<String>,
     pub salvaged: Option<String>,
+    pub state: Option<String>,
+    pub back: Option<String>,
 }
 
 /// The frontmatter of one file: its known fields and where each top-level key is.

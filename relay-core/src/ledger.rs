@@ -1,7 +1,8 @@
-//! The ledger: an append-only JSON-lines record of notes, decisions and evidence, one per
-//! session (`.relay/<session>/ledger.jsonl`) and one for one-shot work (`.relay/ledger.jsonl`).
-//! Any agent can re-read it after a crash; a decision stays in force until a later one names it
-//! in `supersedes`.
+//! The session record (the ledger): an append-only JSON-lines record of what happened, one per
+//! session (`.relay/<session>/ledger.jsonl`) and one for one-shot work (`.relay/ledger.jsonl`):
+//! requests, handoffs and replies (written by relay as it writes them), notes, decisions and
+//! evidence, final proposals and their sign-off, and Stop hook blocks. Any agent can re-read
+//! it after a crash; a decision stays in force until a later one names it in `supersedes`.
 //!
 //! Many processes may append at once: each entry is one line written with one `write` under an
 //! exclusive lock, after a line break if the file does not end with one (a torn last line from
@@ -28,24 +29,49 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_LEDGER_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What an entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryKind {
     /// Anything worth keeping.
+    #[default]
     Note,
     /// A decision: in force until a later decision supersedes it.
     Decision,
     /// What was checked and how it came out.
     Evidence,
+    /// A request was written (`re` names it, `to` its peer).
+    Request,
+    /// A handoff was written: ownership moves to `to` (`back`: whether it returns).
+    Handoff,
+    /// A reply was written (`re` names the exchange; `status`, `a2a` how it came out).
+    Reply,
+    /// An agent proposes that the session is finished (`text` is the summary, with `evidence`
+    /// and `risk`); a human signs it off.
+    Final,
+    /// A human signed off the final proposal (`forced` when it was approved from inside an
+    /// agent).
+    Signoff,
+    /// The Stop hook kept an agent from stopping (`re`: the open request it named).
+    HookBlock,
+    /// A type this relay does not know (a later version's): kept out of every decision.
+    #[serde(other)]
+    Unknown,
 }
 
 impl EntryKind {
-    /// `note`, `decision`, `evidence`.
+    /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Note => "note",
             EntryKind::Decision => "decision",
             EntryKind::Evidence => "evidence",
+            EntryKind::Request => "request",
+            EntryKind::Handoff => "handoff",
+            EntryKind::Reply => "reply",
+            EntryKind::Final => "final",
+            EntryKind::Signoff => "signoff",
+            EntryKind::HookBlock => "hook-block",
+            EntryKind::Unknown => "unknown",
         }
     }
 }
@@ -66,6 +92,26 @@ pub enum EntryStatus {
     Skipped,
     #[allow(missing_docs)]
     TimedOut,
+    /// The peer refused the task (out of scope).
+    Refused,
+}
+
+impl EntryStatus {
+    /// How a reply came out, as an entry status.
+    pub fn of_reply(
+        status: crate::Status,
+        verify: crate::Verify,
+        state: Option<crate::ErrorState>,
+    ) -> EntryStatus {
+        use crate::{ErrorState, Status, Verify};
+        match (status, verify, state) {
+            (Status::Error, _, Some(ErrorState::Blocked)) => EntryStatus::Blocked,
+            (Status::Error, _, Some(ErrorState::Refused)) => EntryStatus::Refused,
+            (Status::Error, _, None) | (Status::Done, Verify::Fail, _) => EntryStatus::Failed,
+            (Status::Done, Verify::Pass, _) => EntryStatus::Passed,
+            (Status::Done, Verify::Skip, _) => EntryStatus::Skipped,
+        }
+    }
 }
 
 /// One line of the ledger.
@@ -100,10 +146,25 @@ pub struct Entry {
     /// Earlier decisions this one replaces (their ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supersedes: Vec<String>,
+    /// A request or handoff: the agent it is addressed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A handoff: does the work go back to its sender when answered?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back: Option<bool>,
+    /// A reply: its A2A task state (`completed`, `failed`, `input-required`, `rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a2a: Option<String>,
+    /// A final proposal: the risks that remain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk: Vec<String>,
+    /// A sign-off given from inside an agent, with `--force`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 /// What a new entry says (the id and time are given by [`append`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewEntry {
     #[allow(missing_docs)]
     pub kind: EntryKind,
@@ -121,6 +182,16 @@ pub struct NewEntry {
     pub evidence: Vec<String>,
     #[allow(missing_docs)]
     pub supersedes: Vec<String>,
+    #[allow(missing_docs)]
+    pub to: Option<String>,
+    #[allow(missing_docs)]
+    pub back: Option<bool>,
+    #[allow(missing_docs)]
+    pub a2a: Option<String>,
+    #[allow(missing_docs)]
+    pub risk: Vec<String>,
+    #[allow(missing_docs)]
+    pub forced: bool,
 }
 
 /// The ledger of a session, or of one-shot work.
@@ -186,10 +257,15 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
             "[year][month][day]-[hour][minute][second]"
         ))
         .expect("a UTC date formats");
+    // Entries are written with `"id"` second, so the id is read off the line without parsing
+    // it (relay appends at every request and reply; a tail of many entries must stay cheap).
+    let prefix = format!("\"id\":\"{stamp}-");
     let n = tail
         .lines()
-        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-        .filter_map(|e| e.id.strip_prefix(&format!("{stamp}-"))?.parse::<u32>().ok())
+        .filter_map(|l| {
+            let rest = &l[l.find(&prefix)? + prefix.len()..];
+            rest[..rest.find('"')?].parse::<u32>().ok()
+        })
         .max()
         .map_or(1, |m| m + 1);
     let entry = Entry {
@@ -204,6 +280,11 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
         status: new.status,
         evidence: new.evidence.iter().map(|e| redact(e)).collect(),
         supersedes: new.supersedes.clone(),
+        to: new.to.clone(),
+        back: new.back,
+        a2a: new.a2a.clone(),
+        risk: new.risk.iter().map(|r| redact(r)).collect(),
+        forced: new.forced,
     };
     let mut line = String::new();
     if len > 0 && !tail.ends_with('\n') {
@@ -349,6 +430,11 @@ mod tests {
             status: None,
             evidence: vec![],
             supersedes: sup.iter().map(|s| (*s).to_owned()).collect(),
+            to: None,
+            back: None,
+            a2a: None,
+            risk: vec![],
+            forced: false,
         };
         let all = [
             e("1", EntryKind::Decision, &[]),

@@ -12,7 +12,7 @@ use crate::fields::{check_slug, check_token, shown};
 use crate::frontmatter::{self, Frontmatter, SplitError, scalar, strip_eol};
 
 /// The protocol version relay writes.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// The oldest protocol version relay reads (the published bash relay v4).
 pub const MIN_VERSION: u32 = 4;
 /// The largest body relay writes or reads: 16 MiB.
@@ -23,6 +23,8 @@ pub const MAX_FILE_BYTES: usize = MAX_BODY_BYTES + 1024 * 1024;
 /// past it the file is invalid and its YAML is not parsed at all, so a hostile file costs
 /// milliseconds.
 pub const MAX_FRONTMATTER_KEYS: usize = 256;
+/// The request `kind` of a handoff (see [`crate::handoff`]).
+pub const HANDOFF: &str = "handoff";
 /// The placeholder in the reply template (kept from v4, which peers already know).
 pub const RESPONSE_PLACEHOLDER: &str = "{your response}";
 
@@ -46,6 +48,49 @@ pub enum Verify {
     Fail,
     /// No checks were named, or they could not be run (the body says why).
     Skip,
+}
+
+/// `state` of an error reply (v7): why the task was not carried out, when that is not a
+/// failure. Maps to A2A's task states `input-required` and `rejected`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorState {
+    /// The peer cannot go on without an answer from the caller; the body asks the question.
+    Blocked,
+    /// The peer will not do the task: outside its scope or what it may do; the body says why.
+    Refused,
+}
+
+impl ErrorState {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorState::Blocked => "blocked",
+            ErrorState::Refused => "refused",
+        }
+    }
+}
+
+impl std::str::FromStr for ErrorState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "blocked" => Ok(ErrorState::Blocked),
+            "refused" => Ok(ErrorState::Refused),
+            _ => Err(format!("must be `blocked` or `refused`, got {}", shown(s))),
+        }
+    }
+}
+
+/// The A2A task state of an exchange (spec §15.3): `completed`, `failed`, `input-required`,
+/// `rejected` for a reply.
+pub fn a2a_state(status: Status, state: Option<ErrorState>) -> &'static str {
+    match (status, state) {
+        (Status::Done, _) => "completed",
+        (Status::Error, None) => "failed",
+        (Status::Error, Some(ErrorState::Blocked)) => "input-required",
+        (Status::Error, Some(ErrorState::Refused)) => "rejected",
+    }
 }
 
 impl Status {
@@ -132,6 +177,9 @@ pub struct Request {
     /// Reasoning effort hint (later v4; optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effort: Option<String>,
+    /// A handoff: does the sender expect the work back (`back: yes`, the default, or `no`; v7)?
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub back: Option<bool>,
     /// When the request was written, UTC (v6, optional on read).
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -159,6 +207,9 @@ pub struct Response {
     pub status: Status,
     /// Did the task's checks pass?
     pub verify: Verify,
+    /// Why an error reply is not a failure: the peer is blocked or refuses (v7, optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<ErrorState>,
     /// The session of the turn (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -501,6 +552,12 @@ impl Cx<'_> {
             ));
         }
         let effort = self.optional("effort", f.effort.as_ref(), check_slug);
+        let back = self
+            .optional("back", f.back.as_ref(), |b| match b {
+                "yes" | "no" => Ok(()),
+                _ => Err(format!("must be `yes` or `no`, got {}", shown(b))),
+            })
+            .map(|b| b == "yes");
         let created = self.created();
         if let Some(id) = &id {
             self.matches_file_name("id", id);
@@ -511,6 +568,15 @@ impl Cx<'_> {
         } else {
             (String::new(), None)
         };
+        if depth == Depth::Full
+            && kind.as_deref() == Some(HANDOFF)
+            && let Err(e) = crate::handoff::Handoff::parse(&task)
+        {
+            // The body's first line, as request_body counts it.
+            let first =
+                close_line + 1 + usize::from(strip_leading_blank_line(body).len() != body.len());
+            self.error(first + e.line - 1, "body", e.message);
+        }
         Some(Request {
             version: version?,
             id: id?,
@@ -520,6 +586,7 @@ impl Cx<'_> {
             kind,
             format,
             effort,
+            back,
             created,
             body: task,
             footer,
@@ -595,6 +662,15 @@ impl Cx<'_> {
         let verify = self.required("verify", f.verify.as_ref(), |s| {
             s.parse::<Verify>().map(drop)
         });
+        let state = self.optional("state", f.state.as_ref(), |s| {
+            s.parse::<ErrorState>().map(drop)
+        });
+        if let (Some(st), Some("done")) = (&state, status.as_deref()) {
+            self.field_error(
+                "state",
+                format!("is `{st}`, which goes with `status: error` (the task was not carried out), not `done`"),
+            );
+        }
         let session = self.optional("session", f.session.as_ref(), check_slug);
         let salvaged = self.optional("salvaged", f.salvaged.as_ref(), check_slug);
         let created = self.created();
@@ -619,6 +695,7 @@ impl Cx<'_> {
             to: to?,
             status: status?.parse().ok()?,
             verify: verify?.parse().ok()?,
+            state: state.and_then(|s| s.parse().ok()),
             session,
             created,
             salvaged,
@@ -708,6 +785,9 @@ pub const WRITE_FILE_RULE: &str = "Write your whole reply to exactly that file, 
 /// The footer line for a read-only run: the reply comes back as the final message.
 pub const FINAL_MESSAGE_RULE: &str = "You cannot write files in this run: give your whole reply, in the format below, as your final message, and relay writes it to that file.";
 
+/// The error states (v7), stated in every request: how to say "blocked" and "refused".
+pub const STATE_RULE: &str = "State: if you cannot go on without an answer from the caller, reply status: error with the line `state: blocked` and your question in the body; if the task is outside what you may or should do, status: error with `state: refused` and why.";
+
 /// The verify rule, stated in every request so the peer need not know relay's skill.
 pub const VERIFY_RULE: &str = "Verify: pass = you ran the checks the task asks for and they passed; fail = they ran and failed; skip = the task names no check or you could not run it (say why in the body).";
 
@@ -740,6 +820,9 @@ impl Request {
                 push_field(&mut out, key, v);
             }
         }
+        if let Some(back) = self.back {
+            push_field(&mut out, "back", if back { "yes" } else { "no" });
+        }
         push_time(&mut out, "created", self.created);
         out.push_str("---\n\n");
         push_text(&mut out, &self.body);
@@ -759,6 +842,8 @@ impl Request {
             }
         }
         out.push_str(VERIFY_RULE);
+        out.push('\n');
+        out.push_str(STATE_RULE);
         out.push_str("\nFormat:\n  ---\n");
         let _ = writeln!(out, "  relay: {}", self.version);
         let _ = writeln!(out, "  re: {}", scalar(&self.id));
@@ -786,6 +871,9 @@ impl Response {
         push_field(&mut out, "to", &self.to);
         push_field(&mut out, "status", self.status.as_str());
         push_field(&mut out, "verify", self.verify.as_str());
+        if let Some(s) = self.state {
+            push_field(&mut out, "state", s.as_str());
+        }
         if let Some(s) = &self.session {
             push_field(&mut out, "session", s);
         }

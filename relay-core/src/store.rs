@@ -89,6 +89,8 @@ pub struct NewRequest {
     pub format: Option<String>,
     /// Optional reasoning-effort hint (a slug).
     pub effort: Option<String>,
+    /// A handoff: whether the sender expects the work back (`None`: not said, which means yes).
+    pub back: Option<bool>,
     /// The task.
     pub body: String,
     /// The peer will run read-only: ask for the reply as its final message (see [`Footer`]).
@@ -152,6 +154,18 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
         check_slug(effort).map_err(invalid_input("effort"))?;
     }
     check_body(&new.body).map_err(invalid_input("body"))?;
+    let handoff = new.kind.as_deref() == Some(crate::message::HANDOFF);
+    if handoff && let Err(e) = crate::handoff::Handoff::parse(&new.body) {
+        return Err(invalid_input("body")(format!(
+            "line {}: {}",
+            e.line, e.message
+        )));
+    }
+    if new.back.is_some() && !handoff {
+        return Err(invalid_input("back")(
+            "only a handoff says whether the work goes back".into(),
+        ));
+    }
     let now = stamp(now);
     let mut request = Request {
         version: VERSION,
@@ -162,6 +176,7 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
         kind: new.kind.clone(),
         format: new.format.clone(),
         effort: new.effort.clone(),
+        back: new.back,
         created: Some(now),
         body: new.body.clone(),
         footer: None,
@@ -387,6 +402,8 @@ pub struct NewResponse {
     pub status: Status,
     /// Did its checks pass?
     pub verify: Verify,
+    /// An error reply's state: blocked (needs an answer) or refused; only with `Status::Error`.
+    pub state: Option<crate::message::ErrorState>,
     /// The reply body.
     pub body: String,
     /// Set when relay writes the reply from what the peer printed (a slug naming where from,
@@ -504,6 +521,12 @@ pub fn write_response(
         }
     }
     check_body(&new.body).map_err(invalid_input("body"))?;
+    if let (Some(state), Status::Done) = (new.state, new.status) {
+        return Err(invalid_input("state")(format!(
+            "`{}` goes with status error (the task was not carried out), not done",
+            state.as_str()
+        )));
+    }
     if let Some(salvaged) = &new.salvaged {
         check_slug(salvaged).map_err(invalid_input("salvaged"))?;
     }
@@ -521,6 +544,7 @@ pub fn write_response(
         to: request.from.clone(),
         status: new.status,
         verify: new.verify,
+        state: new.state,
         session,
         salvaged: new.salvaged.clone(),
         created: Some(stamp(now)),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use relay_core::{create_request, exit};
+use relay_core::exit;
 
 use crate::engine::{Call, CallPlan};
 use crate::input;
@@ -128,7 +128,7 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let new = args
         .request
         .new_request(from, to, args.mode == Mode::ReadOnly)?;
-    let request_path = create_request(&relay, &new, input::now()?)?.path;
+    let request_path = crate::record::create_request(&relay, &new, input::now()?)?.path;
     let call = Call {
         relay: &relay,
         plan: &plan,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use relay_core::review::{DELIBERATION_SECTIONS, FORMAT_DELIBERATION, KindReply};
-use relay_core::{NewRequest, Target, create_request, exit};
+use relay_core::{NewRequest, Target, exit};
 
 use crate::commands::call::RunArgs;
 use crate::engine::{Call, CallPlan};
@@ -94,6 +94,7 @@ pub fn run(root: Option<&PathBuf>, args: &DeliberateArgs) -> anyhow::Result<u8> 
         (None, None) => Target::Name("deliberate".into()),
     };
     let new = NewRequest {
+        back: None,
         from: plan.from.clone(),
         to: plan.peer.clone(),
         target,
@@ -104,7 +105,7 @@ pub fn run(root: Option<&PathBuf>, args: &DeliberateArgs) -> anyhow::Result<u8> 
         final_message: true,
         attachment: None,
     };
-    let request = create_request(&relay, &new, input::now()?)?.path;
+    let request = crate::record::create_request(&relay, &new, input::now()?)?.path;
     let stop = StopFlags::install().context("installing signal handlers")?;
     let call = Call {
         relay: &relay,

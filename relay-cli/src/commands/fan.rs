@@ -83,6 +83,7 @@ pub fn run(root: Option<&PathBuf>, args: &FanArgs) -> anyhow::Result<u8> {
         .map(|p| CallPlan::prepare(p, None, args.mode, args.effort.clone(), &args.run))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let new = NewRequest {
+        back: None,
         from: String::new(),
         to: String::new(),
         target: relay_core::Target::Name(args.name.clone()),

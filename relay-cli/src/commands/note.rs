@@ -136,6 +136,7 @@ pub fn run(root: Option<&PathBuf>, args: &NoteArgs) -> anyhow::Result<u8> {
         }),
         evidence: args.evidence.clone(),
         supersedes: args.supersedes.clone(),
+        ..NewEntry::default()
     };
     let entry = ledger::append(&relay, &new, input::now()?)?;
     if args.json {

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use relay_core::{create_request, exit};
+use relay_core::exit;
 
 use crate::input;
 
@@ -54,7 +54,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReqArgs) -> anyhow::Result<u8> {
         None => crate::peer::detect_caller(),
     };
     let new = args.request.new_request(from, &args.to, false)?;
-    let created = create_request(&relay, &new, input::now()?)?;
+    let created = crate::record::create_request(&relay, &new, input::now()?)?;
     if args.json {
         crate::output::json(&ReqJson {
             id: &created.request.id,

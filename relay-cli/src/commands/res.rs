@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
-use relay_core::{NewResponse, exit, fields, write_response};
+use relay_core::{NewResponse, exit, fields};
 
 use crate::error::usage;
 use crate::input;
@@ -21,6 +21,7 @@ Examples:
   relay res --request auth-review --status done --verify pass 'All 12 tests pass.'
   relay res --request auth-refactor/2 --status error --verify skip --body-file reply.md
   relay res --request .relay/x.req.md --status done --verify fail 'pytest: 2 failed'
+  relay res --request handoff --status blocked --verify skip 'Postgres or SQLite for the cache?'
   relay res --re 20261121-163000-x --from codex --to claude --status done --verify pass 'ok'")]
 pub struct ResArgs {
     /// The request to answer: a path, an id, a name, or session/turn.
@@ -43,8 +44,10 @@ pub struct ResArgs {
     #[arg(long, value_name = "AGENT")]
     pub to: Option<String>,
 
-    /// Did you carry out the task?
-    #[arg(long, value_parser = PossibleValuesParser::new(["done", "error"]))]
+    /// Did you carry out the task? blocked = you need an answer from the caller first (ask it
+    /// in the body); refused = the task is outside what you may or should do (say why). Both
+    /// are written as `status: error` with `state: blocked|refused`.
+    #[arg(long, value_parser = PossibleValuesParser::new(["done", "error", "blocked", "refused"]))]
     pub status: String,
 
     /// Did the checks the task names pass? skip = none named, or they could not run.
@@ -75,6 +78,8 @@ struct ResJson<'a> {
     session: Option<&'a str>,
     status: relay_core::Status,
     verify: relay_core::Verify,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<relay_core::ErrorState>,
     request: &'a std::path::Path,
     reply: &'a std::path::Path,
 }
@@ -116,17 +121,23 @@ pub fn run(root: Option<&PathBuf>, args: &ResArgs) -> anyhow::Result<u8> {
         from: args.from.clone(),
         to: args.to.clone(),
         salvaged: None,
-        status: args.status.parse().map_err(anyhow::Error::msg)?,
+        status: match args.status.as_str() {
+            "done" => relay_core::Status::Done,
+            _ => relay_core::Status::Error,
+        },
+        state: args.status.parse().ok(),
         verify: args.verify.parse().map_err(anyhow::Error::msg)?,
         body,
     };
-    let (response, path) = write_response(&relay, &request_path, &new, args.force, input::now()?)?;
+    let (response, path) =
+        crate::record::write_response(&relay, &request_path, &new, args.force, input::now()?)?;
     if args.json {
         crate::output::json(&ResJson {
             re: &response.re,
             session: response.session.as_deref(),
             status: response.status,
             verify: response.verify,
+            state: response.state,
             request: &request_path,
             reply: &path,
         })?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use relay_core::{Attachment, NewRequest, Target, create_request, exit};
+use relay_core::{Attachment, NewRequest, Target, exit};
 
 use crate::commands::call::RunArgs;
 use crate::engine::{Call, CallPlan};
@@ -127,6 +127,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         return nothing_to_review(&material, format);
     }
     let new = NewRequest {
+        back: None,
         from: String::new(),
         to: String::new(),
         target: Target::Name(args.name.clone()),
@@ -146,7 +147,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         let mut req = new;
         req.from = plan.from.clone();
         req.to = plan.peer.clone();
-        let request = create_request(&relay, &req, input::now()?)?.path;
+        let request = crate::record::create_request(&relay, &req, input::now()?)?.path;
         let stop = StopFlags::install().context("installing signal handlers")?;
         let call = Call {
             relay: &relay,
