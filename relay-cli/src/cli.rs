@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    call, cancel, clean, completions, deliberate, doctor, fan, hook, inbox, list, note, req, res,
-    review, show, skill, spec, status, validate, wait,
+    board, call, cancel, clean, completions, deliberate, doctor, fan, handoff, hook, inbox, list,
+    note, req, res, review, show, skill, spec, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -81,10 +81,15 @@ pub enum Command {
     Review(review::ReviewArgs),
     Fan(fan::FanArgs),
     Deliberate(deliberate::DeliberateArgs),
+    Handoff(handoff::HandoffArgs),
+    Board(board::BoardArgs),
     Note(note::NoteArgs),
     Decisions(note::DecisionsArgs),
     Inbox(inbox::InboxArgs),
     Next(inbox::NextArgs),
+    Close(board::CloseArgs),
+    Log(board::LogArgs),
+    Takeover(board::TakeoverArgs),
     Hook(hook::HookArgs),
     Wait(wait::WaitArgs),
     Status(status::StatusArgs),

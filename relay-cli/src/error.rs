@@ -42,6 +42,15 @@ pub enum ExpectedError {
     /// A file the user named (to review, ...) does not exist.
     #[error("{} does not exist", path.display())]
     NoSuchFile { path: PathBuf, hint: String },
+    /// `relay close` while work in the session is open.
+    #[error("{session} has open work: {list}")]
+    OpenWork { session: String, list: String },
+    /// `relay close --approve` with no final proposal standing.
+    #[error("{session} has no final proposal to approve ({state})")]
+    NothingToApprove { session: String, state: String },
+    /// `relay close --approve` from inside an agent.
+    #[error("refusing to sign off {session} from inside {agent}: finality is a human's call")]
+    ApproveInsideAgent { session: String, agent: String },
     /// `--body-file` cannot be used as a body.
     #[error("cannot read --body-file {}: {why}", path.display())]
     BodyFile {
@@ -92,6 +101,18 @@ impl ExpectedError {
             ExpectedError::ForeignSkill { .. } => (
                 exit::CONFLICT,
                 Some("move it away, or pass --force to replace it".into()),
+            ),
+            ExpectedError::OpenWork { .. } => (
+                exit::OPEN_WORK,
+                Some("answer or cancel them first (`relay board` shows them), then propose finality".into()),
+            ),
+            ExpectedError::NothingToApprove { session, .. } => (
+                exit::OPEN_WORK,
+                Some(format!("an agent proposes it first: relay close {session} --summary '...'")),
+            ),
+            ExpectedError::ApproveInsideAgent { .. } => (
+                exit::CONFLICT,
+                Some("run it in your own terminal; --force signs off anyway and records that it was forced".into()),
             ),
             ExpectedError::BodyFile { problem, .. } => match problem {
                 BodyFileProblem::Missing => (

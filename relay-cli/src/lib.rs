@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
+mod board;
 mod cli;
 mod commands;
 mod engine;

@@ -279,6 +279,35 @@ pub fn config_path() -> Option<PathBuf> {
 struct ConfigFile {
     #[serde(default)]
     peers: BTreeMap<String, PeerSpec>,
+    /// Project roots `relay board --workspace` always includes.
+    #[serde(default)]
+    workspace: Vec<PathBuf>,
+}
+
+fn config_file() -> anyhow::Result<ConfigFile> {
+    let Some(path) = config_path().filter(|p| p.exists()) else {
+        return Ok(ConfigFile::default());
+    };
+    // A FIFO or device named by RELAY_CONFIG must not block or exhaust memory.
+    let text = crate::input::read_user_file(&path, 1024 * 1024)
+        .map_err(|e| anyhow::anyhow!("{}: the config file is {}", path.display(), e.why))?;
+    yaml_serde::from_str(&text).map_err(|e| {
+        let line = e.location().map_or(0, |l| l.line());
+        anyhow::anyhow!("{}:{line}: {e}", path.display())
+    })
+}
+
+/// The config file's `workspace:` project roots (`~/` expanded).
+pub fn workspace_roots() -> anyhow::Result<Vec<PathBuf>> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    Ok(config_file()?
+        .workspace
+        .into_iter()
+        .map(|p| match (p.strip_prefix("~"), &home) {
+            (Ok(rest), Some(h)) => h.join(rest),
+            _ => p,
+        })
+        .collect())
 }
 
 /// Every peer: built-ins, then the config file's (which win on a name clash).
@@ -288,14 +317,7 @@ pub fn all_peers() -> anyhow::Result<BTreeMap<String, PeerSpec>> {
         .map(|n| ((*n).to_owned(), builtin(n).expect("built-in")))
         .collect();
     if let Some(path) = config_path().filter(|p| p.exists()) {
-        // A FIFO or device named by RELAY_CONFIG must not block or exhaust memory.
-        let text = crate::input::read_user_file(&path, 1024 * 1024)
-            .map_err(|e| anyhow::anyhow!("{}: the config file is {}", path.display(), e.why))?;
-        let file: ConfigFile = yaml_serde::from_str(&text).map_err(|e| {
-            let line = e.location().map_or(0, |l| l.line());
-            anyhow::anyhow!("{}:{line}: {e}", path.display())
-        })?;
-        for (name, spec) in file.peers {
+        for (name, spec) in config_file()?.peers {
             relay_core::fields::check_slug(&name)
                 .map_err(|m| anyhow::anyhow!("{}: peer name {m}", path.display()))?;
             anyhow::ensure!(

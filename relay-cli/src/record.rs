@@ -105,7 +105,7 @@ pub fn append(relay: &RelayDir, mut new: NewEntry, now: OffsetDateTime) {
 }
 
 /// The first non-empty line of a text, at most 200 characters: what a record line shows.
-fn first_line(text: &str) -> String {
+pub fn first_line(text: &str) -> String {
     let line = text
         .lines()
         .map(str::trim)

@@ -345,6 +345,130 @@ pub fn decisions_in_force(entries: &[Entry]) -> Vec<&Entry> {
         .collect()
 }
 
+/// Who holds a session's work (spec §15.2), replayed from the record: the agent that wrote the
+/// session's first request, until a handoff moves it to its peer; the reply to a handoff that
+/// expects the work back returns it to the sender (unless the receiver handed it on first).
+/// `answered` says whether a handoff has a reply on disk, for replies not written by relay.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ownership {
+    /// The owner, when the record names anyone.
+    pub owner: Option<String>,
+    /// The handoff that gave it to the owner, while it is open (`<session>/<turn>` or id).
+    pub handoff: Option<String>,
+}
+
+/// Replays the record for its owner: see [`Ownership`].
+pub fn ownership(entries: &[Entry], answered: impl Fn(&str) -> bool) -> Ownership {
+    struct Pending<'a> {
+        re: &'a str,
+        from: &'a str,
+        to: &'a str,
+        back: bool,
+    }
+    let mut owner: Option<&str> = None;
+    let mut holding: Option<&str> = None;
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    fn give_back<'a>(p: &Pending<'a>, owner: &mut Option<&'a str>, holding: &mut Option<&'a str>) {
+        if p.back && *owner == Some(p.to) {
+            *owner = Some(p.from);
+        }
+        if *holding == Some(p.re) {
+            *holding = None;
+        }
+    }
+    for e in entries {
+        match (e.kind, e.re.as_deref(), e.to.as_deref()) {
+            (EntryKind::Request, _, _) if owner.is_none() => owner = Some(&e.author),
+            (EntryKind::Handoff, Some(re), Some(to)) => {
+                owner = Some(to);
+                holding = Some(re);
+                pending.push(Pending {
+                    re,
+                    from: &e.author,
+                    to,
+                    back: e.back.unwrap_or(true),
+                });
+            }
+            (EntryKind::Reply, Some(re), _) => {
+                if let Some(i) = pending.iter().position(|p| p.re == re) {
+                    let p = pending.remove(i);
+                    give_back(&p, &mut owner, &mut holding);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Replies written by hand, not through relay, are on disk only.
+    for p in pending.iter().filter(|p| answered(p.re)) {
+        give_back(p, &mut owner, &mut holding);
+    }
+    Ownership {
+        owner: owner.map(str::to_owned),
+        handoff: holding.map(str::to_owned),
+    }
+}
+
+/// Whether a session is finished (spec §15.4): an agent proposes finality, a human signs it
+/// off; a request or handoff written after either reopens the session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Finality {
+    /// No standing proposal.
+    #[default]
+    Open,
+    /// An agent proposed that the work is finished; a human has not signed it off.
+    Proposed {
+        /// The `final` entry's id.
+        id: String,
+        /// Who proposed it.
+        by: String,
+        /// The summary.
+        summary: String,
+    },
+    /// A human signed off the proposal.
+    Approved {
+        /// The `final` entry's id.
+        id: String,
+        /// Who signed it off.
+        by: String,
+        /// Signed off from inside an agent, with `--force`.
+        forced: bool,
+    },
+}
+
+impl Finality {
+    /// `open`, `proposed`, `approved`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Finality::Open => "open",
+            Finality::Proposed { .. } => "proposed",
+            Finality::Approved { .. } => "approved",
+        }
+    }
+}
+
+/// Replays the record for its finality: see [`Finality`].
+pub fn finality(entries: &[Entry]) -> Finality {
+    let mut state = Finality::Open;
+    for e in entries {
+        state = match (e.kind, state) {
+            (EntryKind::Final, _) => Finality::Proposed {
+                id: e.id.clone(),
+                by: e.author.clone(),
+                summary: e.text.clone(),
+            },
+            (EntryKind::Signoff, Finality::Proposed { id, .. }) => Finality::Approved {
+                id,
+                by: e.author.clone(),
+                forced: e.forced,
+            },
+            (EntryKind::Request | EntryKind::Handoff, _) => Finality::Open,
+            (_, s) => s,
+        };
+    }
+    state
+}
+
 /// Replaces secrets with `[REDACTED]`: private key blocks, `Authorization:` values, and
 /// tokens with a known shape (OpenAI/Anthropic `sk-`, GitHub `ghp_`/`gho_`/`ghs_`/`ghu_`/
 /// `github_pat_`, AWS `AKIA`/`ASIA`, Google `AIza`, Slack `xox?-`, npm `npm_`, JWTs), and the
@@ -414,6 +538,70 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
         }
+    }
+
+    fn entry(kind: EntryKind, author: &str, re: Option<&str>, to: Option<&str>) -> Entry {
+        Entry {
+            v: 1,
+            id: String::new(),
+            kind,
+            time: OffsetDateTime::UNIX_EPOCH,
+            author: author.into(),
+            session: None,
+            re: re.map(str::to_owned),
+            text: "t".into(),
+            status: None,
+            evidence: vec![],
+            supersedes: vec![],
+            to: to.map(str::to_owned),
+            back: None,
+            a2a: None,
+            risk: vec![],
+            forced: false,
+        }
+    }
+
+    #[test]
+    fn ownership_follows_handoffs_and_their_replies() {
+        use EntryKind::{Handoff, Reply, Request};
+        let start = entry(Request, "claude", Some("s/001"), Some("codex"));
+        let to_codex = entry(Handoff, "claude", Some("s/002"), Some("codex"));
+        let back = entry(Reply, "codex", Some("s/002"), Some("claude"));
+        let owner = |es: &[Entry], answered: &[&str]| {
+            let o = ownership(es, |re| answered.contains(&re));
+            (o.owner.unwrap_or_default(), o.handoff)
+        };
+        assert_eq!(owner(&[start.clone()], &[]), ("claude".into(), None));
+        let handed = [start.clone(), to_codex.clone()];
+        assert_eq!(owner(&handed, &[]), ("codex".into(), Some("s/002".into())));
+        // Back by a reply relay wrote, or by one only on disk.
+        assert_eq!(
+            owner(&[start.clone(), to_codex.clone(), back.clone()], &[]).0,
+            "claude"
+        );
+        assert_eq!(owner(&handed, &["s/002"]).0, "claude");
+        // Handed on before replying: the reply does not take it back from gemini.
+        let onward = entry(Handoff, "codex", Some("s/003"), Some("gemini"));
+        assert_eq!(
+            owner(&[start.clone(), to_codex.clone(), onward, back], &[]).0,
+            "gemini"
+        );
+        // back: no keeps it with the receiver.
+        let mut keep = to_codex;
+        keep.back = Some(false);
+        assert_eq!(owner(&[start, keep], &["s/002"]).0, "codex");
+    }
+
+    #[test]
+    fn finality_is_proposed_approved_and_reopened() {
+        let mut fin = entry(EntryKind::Final, "codex", None, None);
+        fin.id = "f1".into();
+        let sign = entry(EntryKind::Signoff, "user", None, None);
+        let more = entry(EntryKind::Request, "claude", Some("x"), Some("codex"));
+        assert_eq!(finality(&[fin.clone()]).as_str(), "proposed");
+        assert_eq!(finality(&[fin.clone(), sign.clone()]).as_str(), "approved");
+        assert_eq!(finality(&[sign.clone()]).as_str(), "open");
+        assert_eq!(finality(&[fin, sign, more]).as_str(), "open");
     }
 
     #[test]

@@ -66,9 +66,9 @@ pub use crate::message::{
     parse,
 };
 pub use crate::store::{
-    Attachment, Created, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse, ReplyState,
-    RunState, RunSummary, Target, Turn, create_request, read_header, read_request,
-    read_run_summary, read_text, scan, session_turns, unanswered_requests, write_new,
+    Attachment, Created, DirSurvey, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse,
+    ReplyState, RunState, RunSummary, Target, Turn, create_request, read_header, read_request,
+    read_run_summary, read_text, scan, session_turns, survey, unanswered_requests, write_new,
     write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

@@ -687,10 +687,24 @@ impl Exchange {
     }
 }
 
-/// The requests with neither a reply nor a run record beside them, in `.relay/` and its session
-/// directories, found from directory listings alone (no file is opened, nothing followed): the
-/// candidates for an agent's inbox, cheap enough for a hook that runs at every stop.
-pub fn unanswered_requests(relay: &RelayDir) -> Result<Vec<PathBuf>> {
+/// What the directory listings of `.relay/` say, per directory (one-shot work, then each
+/// session): requests with no reply and no run record (open: nobody supervises them), requests
+/// with a run record but no reply (a call, maybe running), and whether a record is there. Reads
+/// no file: listings only, so it stays cheap with tens of thousands of exchanges.
+#[derive(Clone, Debug, Default)]
+pub struct DirSurvey {
+    /// The session, or `None` for one-shot work in `.relay/` itself.
+    pub session: Option<String>,
+    /// Requests with neither a reply nor a run record.
+    pub open: Vec<PathBuf>,
+    /// Requests with a run record and no reply.
+    pub called: Vec<PathBuf>,
+    /// The directory holds a session record (`ledger.jsonl`).
+    pub has_record: bool,
+}
+
+/// Surveys `.relay/` and its session directories (see [`DirSurvey`]).
+pub fn survey(relay: &RelayDir) -> Result<Vec<DirSurvey>> {
     fn names(dir: &Path) -> Result<Vec<(String, bool)>> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
@@ -706,30 +720,45 @@ pub fn unanswered_requests(relay: &RelayDir) -> Result<Vec<PathBuf>> {
             })
             .collect())
     }
-    fn pick(dir: &Path, entries: &[(String, bool)], out: &mut Vec<PathBuf>) {
+    fn pick(dir: &Path, session: Option<&str>, entries: &[(String, bool)]) -> DirSurvey {
         let all: std::collections::HashSet<&str> =
             entries.iter().map(|(n, _)| n.as_str()).collect();
+        let mut out = DirSurvey {
+            session: session.map(str::to_owned),
+            has_record: all.contains(crate::ledger::LEDGER),
+            ..DirSurvey::default()
+        };
         for (name, is_dir) in entries {
             let Some(stem) = name.strip_suffix(FileKind::Request.suffix()) else {
                 continue;
             };
-            let answered = all.contains(format!("{stem}{}", FileKind::Response.suffix()).as_str())
-                || all.contains(format!("{stem}.{BESIDE_RUN_RECORD}").as_str());
-            if !is_dir && !answered {
-                out.push(dir.join(name));
+            if *is_dir || all.contains(format!("{stem}{}", FileKind::Response.suffix()).as_str()) {
+                continue;
+            }
+            if all.contains(format!("{stem}.{BESIDE_RUN_RECORD}").as_str()) {
+                out.called.push(dir.join(name));
+            } else {
+                out.open.push(dir.join(name));
             }
         }
+        out
     }
-    let mut out = Vec::new();
     let top = names(relay.path())?;
-    pick(relay.path(), &top, &mut out);
+    let mut out = vec![pick(relay.path(), None, &top)];
     for (name, is_dir) in &top {
         if *is_dir && is_slug(name) {
             let dir = relay.path().join(name);
-            pick(&dir, &names(&dir)?, &mut out);
+            out.push(pick(&dir, Some(name), &names(&dir)?));
         }
     }
     Ok(out)
+}
+
+/// The requests with neither a reply nor a run record beside them, in `.relay/` and its session
+/// directories, found from directory listings alone (no file is opened, nothing followed): the
+/// candidates for an agent's inbox, cheap enough for a hook that runs at every stop.
+pub fn unanswered_requests(relay: &RelayDir) -> Result<Vec<PathBuf>> {
+    Ok(survey(relay)?.into_iter().flat_map(|d| d.open).collect())
 }
 
 /// Every exchange under `.relay/` (or in one session), oldest first.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use relay_core::exit;
+use relay_core::{NewRequest, RelayDir, exit};
 
 use crate::engine::{Call, CallPlan};
 use crate::input;
@@ -128,18 +128,30 @@ pub fn run(root: Option<&PathBuf>, args: &CallArgs) -> anyhow::Result<u8> {
     let new = args
         .request
         .new_request(from, to, args.mode == Mode::ReadOnly)?;
-    let request_path = crate::record::create_request(&relay, &new, input::now()?)?.path;
+    write_and_run(&relay, &plan, &new, args.bg, args.json)
+}
+
+/// Writes the request and runs the peer on it (or starts it in the background with `bg`);
+/// prints the result and returns the call's exit code. Shared by `call` and `handoff --run`.
+pub fn write_and_run(
+    relay: &RelayDir,
+    plan: &CallPlan,
+    new: &NewRequest,
+    bg: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let request_path = crate::record::create_request(relay, new, input::now()?)?.path;
     let call = Call {
-        relay: &relay,
-        plan: &plan,
-        quiet: args.json,
+        relay,
+        plan,
+        quiet: json,
     };
-    if args.bg {
-        return call.start_background(&request_path, args.json);
+    if bg {
+        return call.start_background(&request_path, json);
     }
     let stop = StopFlags::install().context("installing signal handlers")?;
     let record = call.execute(&request_path, &stop)?;
-    result::print(&record, args.json)?;
+    result::print(&record, json)?;
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
 }
 

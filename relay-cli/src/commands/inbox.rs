@@ -52,6 +52,7 @@ pub struct NextArgs {
 pub struct Open {
     pub exchange: String,
     pub from: Option<String>,
+    pub to: String,
     pub kind: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<time::OffsetDateTime>,
@@ -77,16 +78,22 @@ pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
     Ok(agent)
 }
 
-/// The open requests addressed to `agent`, newest first. Candidates come from directory
-/// listings alone (no reply, no run record); who each is addressed to comes from
-/// [`InboxCache`], else from its header.
+/// The open requests addressed to `agent`, newest first.
 pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
-    let candidates = relay_core::unanswered_requests(relay)?;
+    let mut open = open_all(relay, &relay_core::survey(relay)?);
+    open.retain(|o| o.to.eq_ignore_ascii_case(agent));
+    Ok(open)
+}
+
+/// Every open request, newest first. Candidates come from directory listings alone (no reply,
+/// no run record: [`relay_core::survey`]); who each is addressed to comes from [`InboxCache`],
+/// else from its header.
+pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open> {
     let mut cache = InboxCache::load(relay);
     let mut fresh = std::collections::BTreeMap::new();
     let mut learned = false;
     let mut open = Vec::new();
-    for request in candidates {
+    for request in survey.iter().flat_map(|d| &d.open) {
         let Some(key) = request
             .strip_prefix(relay.path())
             .ok()
@@ -100,7 +107,7 @@ pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
             None => {
                 learned = true;
                 // A request that does not parse (or a link: never followed) is nobody's task.
-                let Ok(Message::Request(req)) = relay_core::read_header(&request) else {
+                let Ok(Message::Request(req)) = relay_core::read_header(request) else {
                     continue;
                 };
                 CacheEntry {
@@ -112,16 +119,15 @@ pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
                 }
             }
         };
-        if entry.to.eq_ignore_ascii_case(agent) {
-            open.push(Open {
-                exchange: entry.exchange.clone(),
-                from: Some(entry.from.clone()),
-                kind: entry.kind.clone(),
-                created: entry.created,
-                reply: relay_core::reply_path(&request),
-                request,
-            });
-        }
+        open.push(Open {
+            exchange: entry.exchange.clone(),
+            from: Some(entry.from.clone()),
+            to: entry.to.clone(),
+            kind: entry.kind.clone(),
+            created: entry.created,
+            reply: relay_core::reply_path(request),
+            request: request.clone(),
+        });
         fresh.insert(key, entry);
     }
     // Answered or removed requests drop out; a cache that cannot be saved is only slower.
@@ -133,7 +139,7 @@ pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
         .save(relay);
     }
     open.sort_by(|a, b| b.created.cmp(&a.created).then(b.exchange.cmp(&a.exchange)));
-    Ok(open)
+    open
 }
 
 /// `.relay/.inbox-cache.json`: the header fields of every open request, keyed by its path under

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod board;
 pub mod call;
 pub mod cancel;
 pub mod clean;
@@ -7,6 +8,7 @@ pub mod completions;
 pub mod deliberate;
 pub mod doctor;
 pub mod fan;
+pub mod handoff;
 pub mod hook;
 pub mod inbox;
 pub mod list;
@@ -36,6 +38,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Review(args) => review::run(root, &args),
         Command::Fan(args) => fan::run(root, &args),
         Command::Deliberate(args) => deliberate::run(root, &args),
+        Command::Handoff(args) => handoff::run(root, &args),
+        Command::Board(args) => board::board(root, &args),
+        Command::Log(args) => board::log(root, &args),
+        Command::Close(args) => board::close(root, &args),
+        Command::Takeover(args) => board::takeover(root, &args),
         Command::Note(args) => note::run(root, &args),
         Command::Inbox(args) => inbox::inbox(root, &args),
         Command::Next(args) => inbox::next(root, &args),
