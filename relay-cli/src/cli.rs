@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    board, call, cancel, clean, completions, deliberate, doctor, fan, handoff, hook, inbox, list,
-    note, req, res, review, show, skill, spec, status, validate, wait,
+    board, call, cancel, clean, completions, deliberate, doctor, fan, handoff, hook, inbox, init,
+    list, note, req, res, review, show, skill, spec, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -102,6 +102,7 @@ pub enum Command {
     Clean(clean::CleanArgs),
     Doctor(doctor::DoctorArgs),
     Skill(skill::SkillArgs),
+    Init(init::InitArgs),
     Spec(spec::SpecArgs),
     /// (internal) Runs the plan stored in a request's run record: the background half of --bg.
     #[command(name = "__supervise", hide = true)]

@@ -274,8 +274,7 @@ fn markdown(relay: &RelayDir, boards: &[&SessionBoard], now: time::OffsetDateTim
     let _ = writeln!(
         out,
         "Written by `relay board --md` at {}. Each open item is a request file: read it, do the task, and write the reply file its footer names (`relay next` does this for agents with relay).\n",
-        now.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+        fmt_time(Some(now.replace_nanosecond(0).unwrap_or(now)))
     );
     if boards.is_empty() {
         out.push_str("Nothing is open.\n");
@@ -296,6 +295,13 @@ fn markdown(relay: &RelayDir, boards: &[&SessionBoard], now: time::OffsetDateTim
         }
         if b.session.is_some() {
             let _ = writeln!(out, "- **Finality:** {}", b.finality.as_str());
+        }
+        if let Finality::Proposed { by, summary, .. } = &b.finality {
+            let _ = writeln!(
+                out,
+                "- **Proposed as finished** by {by}: {}",
+                clean_line(summary)
+            );
         }
         for (what, items) in [
             ("Open", &b.open),

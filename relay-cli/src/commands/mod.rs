@@ -11,6 +11,7 @@ pub mod fan;
 pub mod handoff;
 pub mod hook;
 pub mod inbox;
+pub mod init;
 pub mod list;
 pub mod note;
 pub mod req;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Review(args) => review::run(root, &args),
         Command::Fan(args) => fan::run(root, &args),
         Command::Deliberate(args) => deliberate::run(root, &args),
+        Command::Init(args) => init::run(root, &args),
         Command::Handoff(args) => handoff::run(root, &args),
         Command::Board(args) => board::board(root, &args),
         Command::Log(args) => board::log(root, &args),
