@@ -144,7 +144,7 @@ impl Handoff {
             match section {
                 Some(Section::Ask) => out.ask = joined.clone(),
                 Some(Section::Reason) => {
-                    out.reason = Some(joined.clone()).filter(|r| !r.is_empty())
+                    out.reason = Some(joined.clone()).filter(|r| !r.is_empty());
                 }
                 Some(Section::Context) => out.refs = items(),
                 Some(Section::Acceptance) => out.acceptance = items(),

@@ -571,7 +571,10 @@ mod tests {
             let o = ownership(es, |re| answered.contains(&re));
             (o.owner.unwrap_or_default(), o.handoff)
         };
-        assert_eq!(owner(&[start.clone()], &[]), ("claude".into(), None));
+        assert_eq!(
+            owner(std::slice::from_ref(&start), &[]),
+            ("claude".into(), None)
+        );
         let handed = [start.clone(), to_codex.clone()];
         assert_eq!(owner(&handed, &[]), ("codex".into(), Some("s/002".into())));
         // Back by a reply relay wrote, or by one only on disk.
@@ -600,7 +603,7 @@ mod tests {
         let more = entry(EntryKind::Request, "claude", Some("x"), Some("codex"));
         assert_eq!(finality(&[fin.clone()]).as_str(), "proposed");
         assert_eq!(finality(&[fin.clone(), sign.clone()]).as_str(), "approved");
-        assert_eq!(finality(&[sign.clone()]).as_str(), "open");
+        assert_eq!(finality(std::slice::from_ref(&sign)).as_str(), "open");
         assert_eq!(finality(&[fin, sign, more]).as_str(), "open");
     }
 

@@ -89,9 +89,15 @@ pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
                     .map(|ext| relay_core::beside(&beside_of, ext)),
             );
         }
+        let session_dir = key.strip_suffix('/').map(|s| relay.session_dir(s));
+        // A session goes as a whole, its record with it.
+        files.extend(
+            session_dir
+                .as_ref()
+                .map(|d| d.join(relay_core::ledger::LEDGER)),
+        );
         // Only what is there, and never a directory.
         files.retain(|f| std::fs::symlink_metadata(f).is_ok_and(|m| !m.is_dir()));
-        let session_dir = key.strip_suffix('/').map(|s| relay.session_dir(s));
         if kept.is_none() && !args.dry_run {
             for f in &files {
                 std::fs::remove_file(f).map_err(|e| {

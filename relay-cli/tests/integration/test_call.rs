@@ -118,7 +118,8 @@ fn instant_reply() {
             "20261121-163000-instant.run.json",
             "20261121-163000-instant.stderr.log",
             "20261121-163000-instant.stdout.log",
-            "calls.jsonl"
+            "calls.jsonl",
+            "ledger.jsonl"
         ]
     );
     let r = c.record("instant");
@@ -272,7 +273,7 @@ fn answer_on_stdout_only_is_salvaged() {
     let reply = c.env.read(".relay/20261121-163000-stdout-only.res.md");
     assert_snapshot!(reply, @r#"
     ---
-    relay: 6
+    relay: 7
     re: "20261121-163000-stdout-only"
     from: fake
     to: user

@@ -285,7 +285,7 @@ fn show_json() {
       "request": {
         "path": "$ROOT/.relay/auth-refactor/001.req.md",
         "request": {
-          "version": 6,
+          "version": 7,
           "id": "001",
           "from": "claude",
           "to": "codex",
@@ -304,7 +304,7 @@ fn show_json() {
         "valid": true,
         "diagnostics": [],
         "response": {
-          "version": 6,
+          "version": 7,
           "re": "001",
           "from": "codex",
           "to": "claude",
@@ -498,7 +498,7 @@ fn clean_removes_finished_exchanges_only() {
     would remove 20261121-163000-done (5 files)
     kept 20261121-163000-manual: no reply (pass --unanswered)
     kept 20261121-163000-timed: no reply (pass --unanswered)
-    would remove s/ (10 files)
+    would remove s/ (11 files)
     kept t/: no reply (pass --unanswered)
     would remove 2, kept 4
     ");

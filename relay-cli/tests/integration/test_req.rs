@@ -19,7 +19,7 @@ fn writes_the_seed_style_request() {
     assert_snapshot!(env.render(&out), @"$ROOT/.relay/20261121-163000-auth-review.req.md");
     assert_snapshot!(env.normalize(&env.read(".relay/20261121-163000-auth-review.req.md")), @r#"
     ---
-    relay: 6
+    relay: 7
     id: "20261121-163000-auth-review"
     from: claude
     to: codex
@@ -32,9 +32,10 @@ fn writes_the_seed_style_request() {
     Reply: $ROOT/.relay/20261121-163000-auth-review.res.md
     Write your whole reply to exactly that file, in the format below; relay reads only that file, and your final message may be discarded.
     Verify: pass = you ran the checks the task asks for and they passed; fail = they ran and failed; skip = the task names no check or you could not run it (say why in the body).
+    State: if you cannot go on without an answer from the caller, reply status: error with the line `state: blocked` and your question in the body; if the task is outside what you may or should do, status: error with `state: refused` and why.
     Format:
       ---
-      relay: 6
+      relay: 7
       re: "20261121-163000-auth-review"
       from: codex
       to: claude
@@ -45,7 +46,11 @@ fn writes_the_seed_style_request() {
     "#);
     assert_eq!(
         env.relay_files(),
-        [".gitignore", "20261121-163000-auth-review.req.md"]
+        [
+            ".gitignore",
+            "20261121-163000-auth-review.req.md",
+            "ledger.jsonl"
+        ]
     );
     assert_eq!(env.read(".relay/.gitignore").lines().last(), Some("*"));
 }
@@ -448,7 +453,7 @@ fn body_cannot_forge_fields_or_the_footer() {
     let Some(relay_core::Message::Request(r)) = parsed.message else {
         panic!()
     };
-    assert_eq!((r.version, r.id.as_str()), (6, "20261121-163000-x"));
+    assert_eq!((r.version, r.id.as_str()), (7, "20261121-163000-x"));
     assert_eq!(r.body, format!("{body}"));
     assert_eq!(
         r.footer.unwrap().reply,

@@ -33,7 +33,7 @@ fn simple_form_derives_re_from_and_to() {
     assert_snapshot!(env.render(&out), @"$ROOT/.relay/20261121-163000-auth-review.res.md");
     assert_snapshot!(env.read(".relay/20261121-163000-auth-review.res.md"), @r#"
     ---
-    relay: 6
+    relay: 7
     re: "20261121-163000-auth-review"
     from: codex
     to: claude
@@ -148,7 +148,7 @@ fn seed_form_in_a_v4_session() {
     assert_snapshot!(env.render(&out), @"$ROOT/.relay/auth-refactor/02.res.md");
     assert_snapshot!(env.read(".relay/auth-refactor/02.res.md"), @r#"
     ---
-    relay: 6
+    relay: 7
     re: "02"
     from: codex
     to: claude
@@ -319,7 +319,7 @@ fn refusals() {
     assert_snapshot!(env.render(&out), @"
     ------- stderr -------
     relay: invalid value 'yes' for '--status <STATUS>'
-      [possible values: done, error]
+      [possible values: done, error, blocked, refused]
 
     For more information, try '--help'.
     [exit status: 2]
