@@ -152,11 +152,15 @@ fn session_board(
         .map(|o| item(&o, "working"))
         .collect();
     let blocked = blocked_replies(&entries, dir, relay, now, stale);
-    let own = ledger::ownership(&entries, |re| {
+    let mut own = ledger::ownership(&entries, |re| {
         relay
             .locate(re)
             .is_ok_and(|req| relay_core::reply_path(&req).exists())
     });
+    // One-shot exchanges are separate pieces of work: only a handoff gives them an owner.
+    if dir.session.is_none() && !entries.iter().any(|e| e.kind == EntryKind::Handoff) {
+        own = ledger::Ownership::default();
+    }
     let finality = ledger::finality(&entries);
     let mut next: Vec<String> = Vec::new();
     for who in open_items

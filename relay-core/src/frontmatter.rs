@@ -242,6 +242,8 @@ fn parse_flat(yaml: &str) -> Option<RawFields> {
             "format" => &mut f.format,
             "effort" => &mut f.effort,
             "salvaged" => &mut f.salvaged,
+            "state" => &mut f.state,
+            "back" => &mut f.back,
             _ => continue,
         };
         if slot.is_some() {

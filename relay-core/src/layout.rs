@@ -231,7 +231,7 @@ impl RelayDir {
         if exact.exists() {
             return Ok(exact);
         }
-        if self.session_dir(reference).is_dir() && is_slug(reference) {
+        if is_slug(reference) && self.session_dir(reference).is_dir() {
             return Err(Error::InvalidInput {
                 field: "exchange",
                 message: format!(

@@ -112,8 +112,10 @@ struct HandoffJson<'a> {
 pub fn run(root: Option<&PathBuf>, args: &HandoffArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     input::check_session(args.session.as_deref())?;
-    let ask = input::body(Some(&args.ask), None)
-        .map_err(|e| usage(format!("--ask {e}"), "say what the receiver must do"))?;
+    let ask = input::body(Some(&args.ask), None)?;
+    if ask.trim().is_empty() {
+        return Err(usage("--ask is empty", "say what the receiver must do"));
+    }
     let handoff = Handoff {
         ask: ask.trim().to_owned(),
         reason: args

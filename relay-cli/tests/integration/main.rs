@@ -9,6 +9,7 @@ mod test_e2e_peers;
 mod test_e2e_review;
 mod test_e2e_skills;
 mod test_first_contact;
+mod test_handoff;
 mod test_help;
 mod test_hook;
 mod test_json;
