@@ -5,6 +5,7 @@ mod conformance;
 mod test_call;
 mod test_concurrency;
 mod test_doctor;
+mod test_e2e_handoff;
 mod test_e2e_peers;
 mod test_e2e_review;
 mod test_e2e_skills;

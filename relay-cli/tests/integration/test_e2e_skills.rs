@@ -10,14 +10,14 @@ use crate::test_e2e_peers::harness;
 use crate::test_skills::{AGENTS, any_command_body, commands, repo_with_a_change, skill_path};
 
 /// A git repo and a HOME for the CLIs, outside /tmp (codex dislikes a HOME under /tmp).
-struct Setup {
+pub struct Setup {
     _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    home: PathBuf,
+    pub repo: PathBuf,
+    pub home: PathBuf,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    pub fn new() -> Setup {
         let base = std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
@@ -47,7 +47,7 @@ impl Setup {
     }
 
     /// relay's directory first on PATH, as after `cargo install`.
-    fn path(&self) -> String {
+    pub fn path(&self) -> String {
         let bin = Path::new(env!("CARGO_BIN_EXE_relay"))
             .parent()
             .unwrap()
@@ -56,7 +56,7 @@ impl Setup {
         format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
     }
 
-    fn relay(&self, args: &[&str]) -> Output {
+    pub fn relay(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_relay"))
             .args(args)
             .current_dir(&self.repo)
@@ -66,7 +66,7 @@ impl Setup {
     }
 
     /// `with-peer-sim --quiet OPTS -- CMD...` in the repo.
-    fn sim(&self, sim: &Path, opts: &[&str], cmd: &[&str]) -> Output {
+    pub fn sim(&self, sim: &Path, opts: &[&str], cmd: &[&str]) -> Output {
         Command::new(sim.join("with-peer-sim"))
             .arg("--quiet")
             .args(opts)
@@ -81,7 +81,7 @@ impl Setup {
     }
 }
 
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status.code(),
