@@ -65,14 +65,16 @@ pub fn request(relay: &RelayDir, req: &Request, now: OffsetDateTime) {
     );
 }
 
-/// Records a reply: how it came out, as an entry status and an A2A task state.
+/// Records a reply to `exchange` (`<session>/<turn>` or an id): how it came out, as an entry
+/// status and an A2A task state. The session comes from the exchange, not the reply, which a
+/// peer may have written without its optional `session` field.
 pub fn reply(relay: &RelayDir, r: &Response, exchange: &str) {
     append(
         relay,
         NewEntry {
             kind: EntryKind::Reply,
             author: r.from.clone(),
-            session: r.session.clone(),
+            session: exchange.split_once('/').map(|(s, _)| s.to_owned()),
             re: Some(exchange.to_owned()),
             text: first_line(&r.body),
             to: Some(r.to.clone()),
