@@ -165,6 +165,18 @@ fn decide(root: Option<&PathBuf>, agent: Agent) -> anyhow::Result<Option<String>
     // `.hooks` planted as a link out of `.relay/` is refused (and the hook fails open).
     relay.contain(dir)?;
     relay_core::write_replace(&counter, format!("{}\n", blocks + 1).as_bytes())?;
+    crate::record::append(
+        &relay,
+        relay_core::ledger::NewEntry {
+            kind: relay_core::ledger::EntryKind::HookBlock,
+            author: agent.name().to_owned(),
+            session: first.exchange.split_once('/').map(|(s, _)| s.to_owned()),
+            re: Some(first.exchange.clone()),
+            text: format!("kept {} from stopping: {} is open", agent.name(), first.exchange),
+            ..Default::default()
+        },
+        input::now()?,
+    );
     let others = match open.len() {
         1 => String::new(),
         n => format!(

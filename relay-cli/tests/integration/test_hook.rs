@@ -130,6 +130,16 @@ fn the_stop_hook_blocks_on_open_work_at_most_twice_and_fails_open() {
             .1
             .contains("block")
     );
+    // Each block is in the record, naming the request.
+    let blocks: Vec<Value> = env
+        .ok(&["log", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["type"] == "hook-block")
+        .collect();
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(blocks[0]["author"], "claude");
+    assert_eq!(blocks[0]["re"], "20261121-163000-fix");
     // Gemini's words: deny, or `{}` to allow; other agents' work does not block.
     let (_, out) = stop(&env, "gemini", r#"{"session_id": "g"}"#);
     assert_eq!(out.trim(), "{}");
