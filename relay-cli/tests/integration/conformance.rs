@@ -16,6 +16,10 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
+            // Session records have a test of their own.
+            if p.file_name().is_some_and(|n| n == "record") {
+                continue;
+            }
             files(&p, out);
         } else if !p.to_string_lossy().ends_with(".expect") {
             out.push(p);
@@ -160,4 +164,38 @@ fn seed_examples_parse() {
             .starts_with("Found 2 issues in src/auth.py:\n1. Session token")
     );
     assert!(r.body.ends_with("All 12 tests pass after changes.\n"));
+}
+
+/// `spec/fixtures/record/*.jsonl`: session records, each with `<file>.expect` saying what a
+/// reader makes of it (entries read, lines skipped, owner, open handoff, finality, decisions in
+/// force). Replies the record does not hold count as unanswered.
+#[test]
+fn session_records_replay_to_their_owner_and_finality() {
+    use relay_core::ledger;
+    let dir = fixtures().join("record");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        n += 1;
+        let (entries, skipped) = ledger::read(&path).unwrap();
+        let own = ledger::ownership(&entries, |_| false);
+        let got = format!(
+            "entries: {}\nskipped: {skipped}\nowner: {}\nhandoff: {}\nfinality: {}\ndecisions: {}\n",
+            entries.len(),
+            own.owner.as_deref().unwrap_or("-"),
+            own.handoff.as_deref().unwrap_or("-"),
+            ledger::finality(&entries).as_str(),
+            ledger::decisions_in_force(&entries)
+                .iter()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let want = std::fs::read_to_string(format!("{}.expect", path.display())).unwrap();
+        assert_eq!(got, want, "{}", path.display());
+    }
+    assert!(n >= 2, "only {n} record fixtures");
 }
