@@ -12,7 +12,9 @@
   7. The Stop hook's decision (`relay hook stop`) in a project with 10,000 exchanges (half of
      them open, addressed to other agents) and a 10,000-line ledger, vs `/bin/true`.
 
-Usage: bench/run [--quick]   (builds the release binary first)
+  8. `relay board` over that project plus a 200-turn session with its record, vs `/bin/true`.
+
+Usage: bench/run [--quick] [--hook]   (builds the release binary first; --hook: 7 and 8 only)
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -76,8 +78,84 @@ def fmt(xs):
     return f"median {statistics.median(xs)*1e3:7.2f} ms  p90 {sorted(xs)[int(len(xs)*0.9)]*1e3:7.2f} ms  (n={len(xs)})"
 
 
+def hook_and_board(tmp, env):
+    # 7. the Stop hook: 10,000 `relay req` exchanges (every other one answered, the open ones
+    # for codex), one open request for claude, a 10,000-line ledger.
+    hookp = os.path.join(tmp, "hook")
+    os.makedirs(os.path.join(hookp, ".git"))
+    henv = dict(env, RELAY_NOW="2026-11-21T16:30:00Z")
+    req = subprocess.run([RELAY, "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Fix the token check."], cwd=hookp, env=henv, check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([RELAY, "res", "--request", req, "--status", "done", "--verify", "skip", "Done."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
+    rel = os.path.join(hookp, ".relay")
+    tpl = {ext: open(req.replace(".req.md", ext)).read() for ext in (".req.md", ".res.md")}
+    for f in os.listdir(rel):
+        os.remove(os.path.join(rel, f))
+    for k in range(10_000):
+        new_id = f"20261121-{k // 3600 % 24:02d}{k // 60 % 60:02d}{k % 60:02d}-ex{k}"
+        for ext, text in tpl.items():
+            if ext == ".res.md" and k % 2:
+                continue
+            with open(os.path.join(rel, new_id + ext), "w") as f:
+                f.write(text.replace("20261121-163000-tpl", new_id))
+    subprocess.run([RELAY, "req", "--from", "codex", "--to", "claude", "--name", "for-claude", "Answer me."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(rel, "ledger.jsonl"), "w") as f:
+        for k in range(10_000):
+            f.write(json.dumps({"v": 1, "id": f"20261121-163000-{k+1}", "type": "note", "time": "2026-11-21T16:30:00Z", "author": "claude", "text": f"note {k}"}) + "\n")
+    def hook_once(session):
+        t = time.perf_counter()
+        out = subprocess.run([RELAY, "hook", "stop", "--agent", "claude"], cwd=hookp, env=env, input=json.dumps({"session_id": session, "stop_hook_active": False, "cwd": hookp}), capture_output=True, text=True, check=True)
+        return time.perf_counter() - t, out.stdout
+    hook_t, true_h, changed_t = [], [], []
+    m = 20 if QUICK else 100
+    # Right after a change under .relay/ the hook lists the directories again (a new request or
+    # reply must count): a file is created before each of these runs.
+    for i in range(m // 2):
+        open(os.path.join(rel, f"touch-{i}.txt"), "w").close()
+        dt, out = hook_once(f"c{i}")
+        assert '"block"' in out, out
+        changed_t.append(dt)
+    # Settled (nothing changed for a second, as at most stops): the answer comes from the
+    # stamped cache, no directory is listed.
+    time.sleep(1.2)
+    for i in range(m):
+        dt, out = hook_once(f"s{i}")
+        assert '"block"' in out, out
+        hook_t.append(dt)
+        true_h += timed(["/bin/true"], hookp, env, 1)
+    print(f"/bin/true            {fmt(true_h)}")
+    print(f"relay hook stop      {fmt(hook_t)}   (settled; 10,000 exchanges, 10,000-line ledger; goal: <= 15 ms)")
+    print(f"relay hook stop      {fmt(changed_t)}   (a file created under .relay/ just before each run)")
+
+    # 8. `relay board` over the same project (plus a 200-turn session with its record).
+    sess = os.path.join(rel, "auth")
+    os.makedirs(sess)
+    for k in range(1, 201):
+        for ext, text in tpl.items():
+            if ext == ".res.md" and k == 200:
+                continue
+            body = text.replace("20261121-163000-tpl", f"{k:03d}").replace("/.relay/", "/.relay/auth/")
+            with open(os.path.join(sess, f"{k:03d}{ext}"), "w") as f:
+                f.write(body)
+    with open(os.path.join(sess, "ledger.jsonl"), "w") as f:
+        for k in range(1, 201):
+            for kind, who, to in (("handoff", "claude", "codex"), ("reply", "codex", "claude")):
+                f.write(json.dumps({"v": 1, "id": f"20261121-163000-{2*k+len(kind)}", "type": kind, "time": "2026-11-21T16:30:00Z", "author": who, "session": "auth", "re": f"auth/{k:03d}", "text": "x", "to": to}) + "\n")
+    board_t, true_b = [], []
+    for i in range(m):
+        board_t += timed([RELAY, "board"], hookp, env, 1)
+        true_b += timed(["/bin/true"], hookp, env, 1)
+    print(f"/bin/true            {fmt(true_b)}")
+    print(f"relay board          {fmt(board_t)}   (10,200 exchanges, 5,001 open; goal: <= 150 ms)")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="relay-bench-")
+    if "--hook" in sys.argv:
+        try:
+            hook_and_board(tmp, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         proj = os.path.join(tmp, "proj")
         os.makedirs(os.path.join(proj, ".git"))
@@ -194,41 +272,7 @@ def main():
             _, rss = timed_rss([RELAY, "fan", "--to", peers, "--mode", "write", "--name", f"m{n}", "Do it."], fanp, fenv, 1)
             print(f"relay fan, {n:>2} peers: relay's peak RSS {rss[0]/1024:5.1f} MB")
 
-        # 7. the Stop hook: 10,000 `relay req` exchanges (every other one answered, the open ones
-        # for codex), one open request for claude, a 10,000-line ledger.
-        hookp = os.path.join(tmp, "hook")
-        os.makedirs(os.path.join(hookp, ".git"))
-        henv = dict(env, RELAY_NOW="2026-11-21T16:30:00Z")
-        req = subprocess.run([RELAY, "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Fix the token check."], cwd=hookp, env=henv, check=True, capture_output=True, text=True).stdout.strip()
-        subprocess.run([RELAY, "res", "--request", req, "--status", "done", "--verify", "skip", "Done."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
-        rel = os.path.join(hookp, ".relay")
-        tpl = {ext: open(req.replace(".req.md", ext)).read() for ext in (".req.md", ".res.md")}
-        for f in os.listdir(rel):
-            os.remove(os.path.join(rel, f))
-        for k in range(10_000):
-            new_id = f"20261121-{k // 3600 % 24:02d}{k // 60 % 60:02d}{k % 60:02d}-ex{k}"
-            for ext, text in tpl.items():
-                if ext == ".res.md" and k % 2:
-                    continue
-                with open(os.path.join(rel, new_id + ext), "w") as f:
-                    f.write(text.replace("20261121-163000-tpl", new_id))
-        subprocess.run([RELAY, "req", "--from", "codex", "--to", "claude", "--name", "for-claude", "Answer me."], cwd=hookp, env=henv, check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(rel, "ledger.jsonl"), "w") as f:
-            for k in range(10_000):
-                f.write(json.dumps({"v": 1, "id": f"20261121-163000-{k+1}", "type": "note", "time": "2026-11-21T16:30:00Z", "author": "claude", "text": f"note {k}"}) + "\n")
-        def hook_once(session):
-            t = time.perf_counter()
-            out = subprocess.run([RELAY, "hook", "stop", "--agent", "claude"], cwd=hookp, env=env, input=json.dumps({"session_id": session, "stop_hook_active": False, "cwd": hookp}), capture_output=True, text=True, check=True)
-            return time.perf_counter() - t, out.stdout
-        hook_t, true_h = [], []
-        m = 20 if QUICK else 100
-        for i in range(m):
-            dt, out = hook_once(f"s{i}")
-            assert '"block"' in out, out
-            hook_t.append(dt)
-            true_h += timed(["/bin/true"], hookp, env, 1)
-        print(f"/bin/true            {fmt(true_h)}")
-        print(f"relay hook stop      {fmt(hook_t)}   (10,000 exchanges, 10,000-line ledger; goal: <= 15 ms)")
+        hook_and_board(tmp, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

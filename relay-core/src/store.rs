@@ -701,6 +701,9 @@ pub struct DirSurvey {
     pub called: Vec<PathBuf>,
     /// The directory holds a session record (`ledger.jsonl`).
     pub has_record: bool,
+    /// The directory's modification time, read just before it was listed: while it is the
+    /// same, the directory holds the same names (a cache may stand in for the listing).
+    pub mtime: Option<std::time::SystemTime>,
 }
 
 /// Surveys `.relay/` and its session directories (see [`DirSurvey`]).
@@ -720,12 +723,18 @@ pub fn survey(relay: &RelayDir) -> Result<Vec<DirSurvey>> {
             })
             .collect())
     }
-    fn pick(dir: &Path, session: Option<&str>, entries: &[(String, bool)]) -> DirSurvey {
+    fn pick(
+        dir: &Path,
+        session: Option<&str>,
+        mtime: Option<std::time::SystemTime>,
+        entries: &[(String, bool)],
+    ) -> DirSurvey {
         let all: std::collections::HashSet<&str> =
             entries.iter().map(|(n, _)| n.as_str()).collect();
         let mut out = DirSurvey {
             session: session.map(str::to_owned),
             has_record: all.contains(crate::ledger::LEDGER),
+            mtime,
             ..DirSurvey::default()
         };
         for (name, is_dir) in entries {
@@ -743,12 +752,15 @@ pub fn survey(relay: &RelayDir) -> Result<Vec<DirSurvey>> {
         }
         out
     }
+    let mtime = |dir: &Path| fs::symlink_metadata(dir).and_then(|m| m.modified()).ok();
+    let stamp = mtime(relay.path());
     let top = names(relay.path())?;
-    let mut out = vec![pick(relay.path(), None, &top)];
+    let mut out = vec![pick(relay.path(), None, stamp, &top)];
     for (name, is_dir) in &top {
         if *is_dir && is_slug(name) {
             let dir = relay.path().join(name);
-            out.push(pick(&dir, Some(name), &names(&dir)?));
+            let stamp = mtime(&dir);
+            out.push(pick(&dir, Some(name), stamp, &names(&dir)?));
         }
     }
     Ok(out)

@@ -172,7 +172,11 @@ fn decide(root: Option<&PathBuf>, agent: Agent) -> anyhow::Result<Option<String>
             author: agent.name().to_owned(),
             session: first.exchange.split_once('/').map(|(s, _)| s.to_owned()),
             re: Some(first.exchange.clone()),
-            text: format!("kept {} from stopping: {} is open", agent.name(), first.exchange),
+            text: format!(
+                "kept {} from stopping: {} is open",
+                agent.name(),
+                first.exchange
+            ),
             ..Default::default()
         },
         input::now()?,

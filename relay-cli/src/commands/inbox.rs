@@ -48,7 +48,7 @@ pub struct NextArgs {
 }
 
 /// An open request, as `inbox` and `next` show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Open {
     pub exchange: String,
     pub from: Option<String>,
@@ -78,11 +78,110 @@ pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
     Ok(agent)
 }
 
-/// The open requests addressed to `agent`, newest first.
+/// The open requests addressed to `agent`, newest first. The Stop hook asks at every stop of
+/// every agent, so the answer is kept with the modification times of the directories it came
+/// from ([`OpenStamp`]); while none has changed, no directory is listed again.
 pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
-    let mut open = open_all(relay, &relay_core::survey(relay)?);
+    let path = relay
+        .path()
+        .join(CACHE_DIR)
+        .join(format!("open-{}.json", agent.to_ascii_lowercase()));
+    if let Some(open) = OpenStamp::load(relay, &path) {
+        return Ok(open);
+    }
+    let taken = std::time::SystemTime::now();
+    let survey = relay_core::survey(relay)?;
+    let mut open = open_all(relay, &survey);
     open.retain(|o| o.to.eq_ignore_ascii_case(agent));
+    let dirs = survey
+        .iter()
+        .map(|d| {
+            let rel = d.session.clone().unwrap_or_default();
+            (rel, d.mtime.map(nanos))
+        })
+        .collect();
+    // A stamp that cannot be saved only makes the next call slower.
+    let _ = OpenStamp {
+        v: 1,
+        taken: nanos(taken),
+        dirs,
+        open: open.clone(),
+    }
+    .save(relay, &path);
     Ok(open)
+}
+
+/// Where relay keeps its caches: a directory of its own, so that writing one does not change
+/// the modification time of `.relay/` the stamps rely on.
+const CACHE_DIR: &str = ".cache";
+
+fn nanos(t: std::time::SystemTime) -> i128 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+/// `.relay/.cache/open-<agent>.json`: an agent's open requests and the modification time of
+/// each directory they were found in (`.relay/` itself as `""`, each session by name), read
+/// just before it was listed. Valid while every directory still has that time (a request,
+/// reply or run record created, renamed or removed changes it; a new session changes
+/// `.relay/`'s), and only for times at least a second older than the survey, as git treats
+/// its index: a file created in the same clock tick as the listing might not move the time.
+#[derive(Serialize, serde::Deserialize)]
+struct OpenStamp {
+    v: u32,
+    taken: i128,
+    dirs: Vec<(String, Option<i128>)>,
+    open: Vec<Open>,
+}
+
+impl OpenStamp {
+    fn load(relay: &RelayDir, path: &std::path::Path) -> Option<Vec<Open>> {
+        let bytes = relay_core::untrusted::read_bounded(path, 8 * 1024 * 1024).ok()??;
+        let stamp: OpenStamp = serde_json::from_slice(&bytes).ok()?;
+        const SETTLED: i128 = 1_000_000_000;
+        let fresh = stamp.v == 1
+            && !stamp.dirs.is_empty()
+            && stamp.dirs.iter().all(|(rel, recorded)| {
+                let Some(recorded) = *recorded else {
+                    return false;
+                };
+                if rel.is_empty() || relay_core::fields::is_slug(rel) {
+                    let dir = relay.path().join(rel);
+                    let now = std::fs::symlink_metadata(&dir)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .map(nanos);
+                    now == Some(recorded) && recorded < stamp.taken - SETTLED
+                } else {
+                    false
+                }
+            });
+        // Only paths under .relay/ are believed: the file is untrusted like the rest.
+        let contained = stamp
+            .open
+            .iter()
+            .all(|o| o.request.starts_with(relay.path()) && o.reply.starts_with(relay.path()));
+        (fresh && contained).then_some(stamp.open)
+    }
+
+    fn save(&self, relay: &RelayDir, path: &std::path::Path) -> anyhow::Result<()> {
+        cache_dir(relay)?;
+        relay_core::write_replace(path, &serde_json::to_vec(self)?)?;
+        Ok(())
+    }
+}
+
+/// `.relay/.cache/`, created if needed; one planted as a link out of the project is refused,
+/// not written through.
+fn cache_dir(relay: &RelayDir) -> anyhow::Result<std::path::PathBuf> {
+    let dir = relay.path().join(CACHE_DIR);
+    match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+        _ => {}
+    }
+    Ok(relay.contain(&dir)?)
 }
 
 /// Every open request, newest first. Candidates come from directory listings alone (no reply,
@@ -142,7 +241,7 @@ pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open>
     open
 }
 
-/// `.relay/.inbox-cache.json`: the header fields of every open request, keyed by its path under
+/// `.relay/.cache/inbox.json`: the header fields of every open request, keyed by its path under
 /// `.relay/`, so the Stop hook (which runs at every stop of every agent) reads neither thousands
 /// of headers nor, measured slower still here, thousands of `stat`s. Requests are written once
 /// (a new task is a new request), so a path keeps its header; an entry goes when its request is
@@ -164,7 +263,7 @@ struct CacheEntry {
     created: Option<time::OffsetDateTime>,
 }
 
-const INBOX_CACHE: &str = ".inbox-cache.json";
+const INBOX_CACHE: &str = ".cache/inbox.json";
 
 impl InboxCache {
     fn load(relay: &RelayDir) -> InboxCache {
@@ -177,6 +276,7 @@ impl InboxCache {
     }
 
     fn save(&self, relay: &RelayDir) -> anyhow::Result<()> {
+        cache_dir(relay)?;
         let text = serde_json::to_vec(self)?;
         relay_core::write_replace(&relay.path().join(INBOX_CACHE), &text)?;
         Ok(())

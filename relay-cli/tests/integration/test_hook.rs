@@ -317,7 +317,7 @@ fn the_inbox_cache_follows_the_files() {
         "req", "--from", "codex", "--to", "claude", "--name", "one", "First.",
     ]);
     assert!(env.ok(&["inbox", "--for", "claude"]).contains("-one"));
-    assert!(env.root.join(".relay/.inbox-cache.json").exists());
+    assert!(env.root.join(".relay/.cache/inbox.json").exists());
     env.ok(&[
         "req", "--from", "codex", "--to", "claude", "--name", "two", "Second.",
     ]);
@@ -341,14 +341,74 @@ fn the_inbox_cache_follows_the_files() {
         !listed.contains("-one") && listed.contains("-two"),
         "{listed}"
     );
-    env.write(".relay/.inbox-cache.json", "{ not json");
+    env.write(".relay/.cache/inbox.json", "{ not json");
     assert!(env.ok(&["inbox", "--for", "claude"]).contains("-two"));
     let cache = serde_json::json!({"v": 2, "entries": {"20261121-163000-gone.req.md": {
         "exchange": "20261121-163000-gone", "to": "claude", "from": "x", "kind": "task", "created": null}}});
-    env.write(".relay/.inbox-cache.json", &cache.to_string());
+    env.write(".relay/.cache/inbox.json", &cache.to_string());
     let listed = env.ok(&["inbox", "--for", "claude"]);
     assert!(
         !listed.contains("-gone") && listed.contains("-two"),
         "{listed}"
     );
+}
+
+/// The open list the hook reads is kept with the directories' modification times: used while
+/// nothing under `.relay/` changed (settled for a second), never once a reply, a request or a
+/// run record appears, and never when it names a path outside `.relay/`.
+#[test]
+fn the_stamped_open_list_is_used_only_while_nothing_changed() {
+    let env = TestEnv::new();
+    env.ok(&[
+        "req", "--from", "codex", "--to", "claude", "--name", "fix", "Fix it.",
+    ]);
+    let settle = || {
+        let ok = std::process::Command::new("touch")
+            .args(["-m", "-d", "-10 seconds"])
+            .arg(env.relay_dir())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let kinds = || -> Vec<String> {
+        let v: Value =
+            serde_json::from_str(&env.ok(&["inbox", "--for", "claude", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The first answer creates .relay/.cache/ (a change); once settled, the next is stamped.
+    assert_eq!(kinds(), ["task"]);
+    settle();
+    assert_eq!(kinds(), ["task"]);
+    // Settled: the stamp stands in for the listing (a planted kind shows it was read).
+    let stamp = env.relay_dir().join(".cache/open-claude.json");
+    let text = std::fs::read_to_string(&stamp).unwrap();
+    std::fs::write(
+        &stamp,
+        text.replace("\"kind\":\"task\"", "\"kind\":\"planted\""),
+    )
+    .unwrap();
+    assert_eq!(kinds(), ["planted"]);
+    // A stamp naming a request outside .relay/ is not believed.
+    let text = std::fs::read_to_string(&stamp).unwrap();
+    let outside = text.replace(env.relay_dir().to_str().unwrap(), "/etc");
+    std::fs::write(&stamp, outside).unwrap();
+    assert_eq!(kinds(), ["task"]);
+    // A reply changes .relay/: the request is answered at once.
+    env.ok(&[
+        "res",
+        "--request",
+        "fix",
+        "--status",
+        "done",
+        "--verify",
+        "skip",
+        "Fixed.",
+    ]);
+    assert_eq!(kinds(), Vec::<String>::new());
+    let (_, out) = stop(&env, "claude", r#"{"session_id": "s9"}"#);
+    assert_eq!(out, "");
 }
