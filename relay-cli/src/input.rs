@@ -171,7 +171,8 @@ pub struct RequestArgs {
     #[arg(long, value_name = "SLUG")]
     pub session: Option<String>,
 
-    /// Kind of exchange, recorded in the request: task, review, question, handoff, ...
+    /// Kind of exchange, recorded in the request: task, question, review, handoff (see `relay
+    /// handoff`), deliberate
     #[arg(long, value_name = "SLUG")]
     pub kind: Option<String>,
 

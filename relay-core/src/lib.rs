@@ -60,10 +60,10 @@ pub use crate::layout::{
     RelayDir, beside, reply_path, stem_of, swap_suffix,
 };
 pub use crate::message::{
-    ErrorState, FINAL_MESSAGE_RULE, FileKind, Footer, HANDOFF, MAX_BODY_BYTES, MAX_FILE_BYTES,
-    MAX_FRONTMATTER_KEYS, MIN_VERSION, Message, Parsed, RESPONSE_PLACEHOLDER, Request, Response,
-    STATE_RULE, Status, VERIFY_RULE, VERSION, Verify, WRITE_FILE_RULE, a2a_state, check_body,
-    parse,
+    ErrorState, FINAL_MESSAGE_RULE, FileKind, Footer, HANDOFF, KINDS, MAX_BODY_BYTES,
+    MAX_FILE_BYTES, MAX_FRONTMATTER_KEYS, MIN_VERSION, Message, Parsed, RESPONSE_PLACEHOLDER,
+    Request, Response, STATE_RULE, Status, VERIFY_RULE, VERSION, Verify, WRITE_FILE_RULE,
+    a2a_state, check_body, parse,
 };
 pub use crate::store::{
     Attachment, Created, DirSurvey, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse,

@@ -25,6 +25,8 @@ pub const MAX_FILE_BYTES: usize = MAX_BODY_BYTES + 1024 * 1024;
 pub const MAX_FRONTMATTER_KEYS: usize = 256;
 /// The request `kind` of a handoff (see [`crate::handoff`]).
 pub const HANDOFF: &str = "handoff";
+/// The request kinds this relay knows (spec §3.1); another is read as a task, with a warning.
+pub const KINDS: [&str; 5] = ["task", "question", "review", HANDOFF, "deliberate"];
 /// The placeholder in the reply template (kept from v4, which peers already know).
 pub const RESPONSE_PLACEHOLDER: &str = "{your response}";
 
@@ -549,6 +551,20 @@ impl Cx<'_> {
                 line,
                 "format",
                 format!("`{fmt}` is not a reply format this relay knows; the reply is read as free markdown"),
+            ));
+        }
+        if let Some(k) = &kind
+            && !KINDS.contains(&k.as_str())
+        {
+            let line = self.fm.line_of("kind");
+            self.diags.push(Diagnostic::warning(
+                self.path,
+                line,
+                "kind",
+                format!(
+                    "`{k}` is not a kind this relay knows ({}); the request is read as a task",
+                    KINDS.join(", ")
+                ),
             ));
         }
         let effort = self.optional("effort", f.effort.as_ref(), check_slug);

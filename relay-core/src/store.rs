@@ -141,6 +141,12 @@ pub fn create_request(relay: &RelayDir, new: &NewRequest, now: OffsetDateTime) -
     check_slug(&new.to).map_err(invalid_input("to"))?;
     if let Some(kind) = &new.kind {
         check_slug(kind).map_err(invalid_input("kind"))?;
+        if !crate::message::KINDS.contains(&kind.as_str()) {
+            return Err(invalid_input("kind")(format!(
+                "`{kind}` is not a kind (known: {})",
+                crate::message::KINDS.join(", ")
+            )));
+        }
     }
     if let Some(format) = &new.format
         && !crate::review::FORMATS.contains(&format.as_str())

@@ -305,6 +305,23 @@ fn bad_handoffs_are_refused_before_anything_is_written() {
         assert_eq!(code(&out), 2, "{text}");
         assert!(text.contains(want), "{want}: {text}");
     }
+    // An unknown kind is refused when writing; a handoff written with `req` needs its ask.
+    let out = env.run(&[
+        "req", "--to", "codex", "--name", "k", "--kind", "bogus", "x",
+    ]);
+    assert_eq!(code(&out), 2, "{}", env.render(&out));
+    assert!(
+        env.render(&out)
+            .contains("`bogus` is not a kind (known: task, question, review, handoff, deliberate)")
+    );
+    let out = env.run(&[
+        "req", "--to", "codex", "--name", "k", "--kind", "handoff", "Take it.",
+    ]);
+    assert_eq!(code(&out), 2, "{}", env.render(&out));
+    assert!(
+        env.render(&out)
+            .contains("a handoff needs a `## Ask` section")
+    );
     // Without --ask at all: clap says which flag is missing.
     let out = env.run(&["handoff", "--to", "codex"]);
     assert_eq!(code(&out), 2);
@@ -334,6 +351,19 @@ fn bad_handoffs_are_refused_before_anything_is_written() {
     );
     let out = env.run(&["validate", ".relay/h.req.md"]);
     assert_eq!(code(&out), 3);
+    // Reading, an unknown kind is a warning (must-ignore): the request is a task.
+    env.write(
+        ".relay/k.req.md",
+        "---\nrelay: 7\nid: k\nfrom: a\nto: b\nkind: poem\n---\n\nWrite one.\n\n---\nReply: k.res.md\n",
+    );
+    let k = env.run(&["validate", ".relay/k.req.md"]);
+    assert_eq!(code(&k), 0, "{}", env.render(&k));
+    assert!(
+        env.render(&k)
+            .contains("6: kind: warning: `poem` is not a kind this relay knows"),
+        "{}",
+        env.render(&k)
+    );
     assert!(
         env.render(&out)
             .contains(".relay/h.req.md:9: body: a handoff needs a `## Ask` section"),
