@@ -29,6 +29,9 @@ pub struct SessionBoard {
     pub blocked: Vec<Item>,
     pub last_decision: Option<Decision>,
     pub finality: Finality,
+    /// The work as ACP plan entries (what Zed and acpx render): open and blocked work
+    /// `pending`, running calls `in_progress`; stale and blocked work `high` priority.
+    pub plan: Vec<PlanEntry>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_activity: Option<OffsetDateTime>,
     /// Lines of the record that did not parse.
@@ -58,6 +61,32 @@ pub struct Item {
     /// The first line of the task (or the handoff's ask, or the blocked peer's question).
     pub title: String,
     pub request: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanEntry {
+    pub content: String,
+    pub priority: &'static str,
+    pub status: &'static str,
+}
+
+impl PlanEntry {
+    fn of(i: &Item, status: &'static str) -> PlanEntry {
+        let who = if i.a2a == "input-required" {
+            format!("{} waits on {}", i.from, i.to)
+        } else {
+            format!("{} -> {}", i.from, i.to)
+        };
+        PlanEntry {
+            content: format!("{} ({who}): {}", i.exchange, i.title),
+            priority: if i.stale || i.a2a == "input-required" {
+                "high"
+            } else {
+                "medium"
+            },
+            status,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +122,18 @@ pub fn build(
                 });
             }
         }
+        board.plan = board
+            .blocked
+            .iter()
+            .chain(&board.open)
+            .map(|i| PlanEntry::of(i, "pending"))
+            .chain(
+                board
+                    .running
+                    .iter()
+                    .map(|i| PlanEntry::of(i, "in_progress")),
+            )
+            .collect();
         out.push(board);
     }
     Ok(out)
@@ -197,6 +238,7 @@ fn session_board(
         .chain(open_items.iter().filter_map(|i| i.created))
         .max();
     Ok(SessionBoard {
+        plan: Vec::new(),
         session: dir.session.clone(),
         owner: own.owner,
         handoff: own.handoff,

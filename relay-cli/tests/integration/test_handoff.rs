@@ -140,6 +140,11 @@ fn a_handoff_writes_the_packet_and_moves_ownership_there_and_back() {
     assert_eq!(s["handoff"], "auth/002");
     assert_eq!(s["open"][0]["a2a"], "submitted");
     assert_eq!(s["open"][0]["title"], "Finish the refresh.");
+    // ACP plan entries, for clients that render plans.
+    assert_eq!(
+        s["plan"],
+        serde_json::json!([{"content": "auth/002 (claude -> codex): Finish the refresh.", "priority": "medium", "status": "pending"}])
+    );
     assert_snapshot!(env.ok(&["board"]), @"
     auth: owner=codex next=codex final=open active=0s ago
       open      auth/002  handoff   claude->codex        0s  Finish the refresh.
