@@ -106,6 +106,24 @@ pub fn append(relay: &RelayDir, mut new: NewEntry, now: OffsetDateTime) {
     }
 }
 
+/// A session's record (or one-shot work's), with a warning on stderr for lines that did not
+/// parse; its path for messages.
+pub fn read(
+    relay: &RelayDir,
+    session: Option<&str>,
+) -> anyhow::Result<(PathBuf, Vec<ledger::Entry>)> {
+    crate::input::check_session(session)?;
+    let path = ledger::ledger_path(relay, session);
+    let (entries, bad) = ledger::read(&path)?;
+    if bad > 0 {
+        eprintln!(
+            "relay: warning: {} skipped {bad} line(s) that are not record entries",
+            path.display()
+        );
+    }
+    Ok((path, entries))
+}
+
 /// The first non-empty line of a text, at most 200 characters: what a record line shows.
 pub fn first_line(text: &str) -> String {
     let line = text

@@ -459,15 +459,7 @@ fn workspace(
 
 pub fn log(root: Option<&PathBuf>, args: &LogArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    input::check_session(args.session.as_deref())?;
-    let path = ledger::ledger_path(&relay, args.session.as_deref());
-    let (entries, bad) = ledger::read(&path)?;
-    if bad > 0 {
-        eprintln!(
-            "relay: warning: {} skipped {bad} line(s) that are not record entries",
-            path.display()
-        );
-    }
+    let (path, entries) = crate::record::read(&relay, args.session.as_deref())?;
     let from = args.last.map_or(0, |n| entries.len().saturating_sub(n));
     let entries = &entries[from..];
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -174,15 +174,7 @@ pub struct DecisionsArgs {
 
 pub fn decisions(root: Option<&PathBuf>, args: &DecisionsArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
-    input::check_session(args.session.as_deref())?;
-    let path = ledger::ledger_path(&relay, args.session.as_deref());
-    let (entries, bad) = ledger::read(&path)?;
-    if bad > 0 {
-        eprintln!(
-            "relay: warning: {} skipped {bad} line(s) that are not ledger entries",
-            path.display()
-        );
-    }
+    let (path, entries) = crate::record::read(&relay, args.session.as_deref())?;
     let in_force = ledger::decisions_in_force(&entries);
     let shown: Vec<&ledger::Entry> = if args.all {
         entries
