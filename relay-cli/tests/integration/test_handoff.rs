@@ -539,6 +539,15 @@ fn workspace_board_spans_projects() {
     assert_eq!(projects[0]["sessions"][0]["owner"], "codex");
     let text = a.ok(&["board", "--workspace", a.root.to_str().unwrap()]);
     assert!(text.contains("auth:codex"), "{text}");
+    // Roots listed in the config file join those on the command line.
+    let config = b.root.join("relay-config.yaml");
+    std::fs::write(&config, format!("workspace:\n  - {}\n", a.root.display())).unwrap();
+    let mut cmd = b.cmd(&["board", "--json", "--workspace", b.root.to_str().unwrap()]);
+    cmd.env("RELAY_CONFIG", &config);
+    let out = cmd.output().unwrap();
+    assert_eq!(code(&out), 0, "{}", b.render(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
 }
 
 #[test]
