@@ -96,6 +96,17 @@ pub struct CallPlan {
     /// The fan-out this call is one peer of (its peers share the working tree).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan: Option<String>,
+    /// Globs of the only paths the peer may change (`--writes`, a handoff's scope).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
+    /// Globs of paths the peer must not change (a handoff's off limits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub off_limits: Vec<String>,
+    /// Checks relay runs itself after the peer (`--verify-cmd`), in the project root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<String>,
+    #[serde(default)]
+    pub verify_timeout_ms: u64,
 }
 
 impl CallPlan {
@@ -170,6 +181,10 @@ impl CallPlan {
             idle_timeout_ms: run.idle_timeout.map(millis),
             depth,
             fan: None,
+            writes: crate::input::globs("--writes", &run.writes)?,
+            off_limits: Vec::new(),
+            verify: crate::input::nonempty("--verify-cmd", &run.verify_cmd)?,
+            verify_timeout_ms: millis(run.verify_timeout),
         };
         plan.resolve()?;
         let spec = plan.spec();
@@ -251,10 +266,28 @@ impl Call<'_> {
         let mut record = self.new_record(request_path, &request, resume.as_deref())?;
         record.save()?;
         let t0 = Instant::now();
-        // A read-only peer is held to its word: what git sees outside .relay/ must not change.
-        let before = (self.plan.mode == Mode::ReadOnly)
-            .then(|| crate::workspace::snapshot(self.relay.root()))
-            .flatten();
+        // What the peer changes in the project is evidence, and holds it to its mode and scope.
+        let tag = format!(
+            "{}-{}",
+            record.exchange.replace('/', "-"),
+            std::process::id()
+        );
+        let scratch = crate::workspace::Scratch::new(self.relay, &tag)
+            .and_then(|s| s.map(|s| s.state("before").map(|b| (s, b))).transpose());
+        let scratch = match scratch {
+            Ok(s) => s,
+            Err(e) => {
+                record.workspace_note = Some(format!(
+                    "no evidence of what the peer changed: {}",
+                    crate::error::render(&e)
+                ));
+                None
+            }
+        };
+        if scratch.is_none() && record.workspace_note.is_none() {
+            record.workspace_note =
+                Some("not a git work tree: no evidence of what the peer changed".into());
+        }
         // From here on every way the call can end leaves a finished record with a documented
         // outcome and the reason: never a record stuck at `running`.
         if let Err(e) = self.run_peer(&mut record, resume.as_deref(), stop, t0) {
@@ -267,10 +300,26 @@ impl Call<'_> {
                 ),
             );
         }
-        if let Some(before) = before
-            && let Some(after) = crate::workspace::snapshot(self.relay.root())
-        {
-            hold_to_read_only(&mut record, &crate::workspace::changes(&before, &after));
+        if let Some((scratch, before)) = scratch {
+            let patch = relay_core::beside(request_path, relay_core::BESIDE_CHANGES);
+            match scratch
+                .state("after")
+                .and_then(|after| scratch.evidence(&before, &after, &patch))
+            {
+                Ok(evidence) => {
+                    self.hold_to_scope(&mut record, &evidence);
+                    record.workspace = Some(evidence);
+                }
+                Err(e) => {
+                    record.workspace_note = Some(format!(
+                        "no evidence of what the peer changed: {}",
+                        crate::error::render(&e)
+                    ));
+                }
+            }
+        }
+        if !self.plan.verify.is_empty() {
+            self.verify(&mut record, stop);
         }
         record.state = State::Finished;
         record.ended = Some(input::now()?);
@@ -374,6 +423,11 @@ impl Call<'_> {
             usage: peer::Usage::default(),
             final_message: None,
             changed_outside: Vec::new(),
+            workspace: None,
+            workspace_note: None,
+            checks: Vec::new(),
+            verified_by: None,
+            checked: None,
             plan: Some(self.plan.clone()),
         })
     }
@@ -765,9 +819,188 @@ impl Call<'_> {
     }
 }
 
-/// A read-only call whose peer changed files outside `.relay/` is out of scope, whatever it
-/// replied (a call killed on timeout or Ctrl-C keeps that outcome; the list is recorded).
-fn hold_to_read_only(record: &mut RunRecord, changed: &[String]) {
+impl Call<'_> {
+    /// Runs the `--verify-cmd` checks in the project root, one after another, each supervised
+    /// as the peer is (its own timeout, the whole process group killed), with their output in
+    /// `<stem>.verify.log`; then weighs relay's verdict against the peer's `verify`. Only a call
+    /// that ended with the peer's answer is checked: a timeout, Ctrl-C or an out-of-scope
+    /// write keeps its outcome.
+    fn verify(&self, record: &mut RunRecord, stop: &StopFlags) {
+        if !matches!(
+            record.outcome,
+            Some(Outcome::Ok | Outcome::VerifyFailed | Outcome::Salvaged)
+        ) {
+            return;
+        }
+        let log = relay_core::beside(&record.request, relay_core::BESIDE_VERIFY_LOG);
+        let limits = Limits {
+            timeout: Duration::from_millis(self.plan.verify_timeout_ms),
+            idle: None,
+            grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
+            settle: Duration::ZERO,
+            log_cap: 16 * 1024 * 1024,
+        };
+        let mut failed: Option<String> = None;
+        for cmd in &self.plan.verify {
+            if let Ok(mut f) = relay_core::untrusted::open_append(&log) {
+                use std::io::Write as _;
+                let _ = writeln!(f, "$ {cmd}");
+            }
+            let spawn = Spawn {
+                program: PathBuf::from("/bin/sh"),
+                args: vec!["-c".into(), cmd.into()],
+                cwd: self.relay.root().to_path_buf(),
+                env_set: Vec::new(),
+                env_remove: peer::scrub_env(),
+                stdout: log.clone(),
+                stderr: log.clone(),
+                stdin_text: None,
+            };
+            let t = Instant::now();
+            let ended = supervise::start(&spawn).and_then(|child| {
+                supervise::supervise(child, &spawn, &limits, stop, &log, t, &mut |_| {})
+            });
+            let (exit_code, signal, end) = match &ended {
+                Ok(o) => (o.exit_code, o.signal, Some(o.end)),
+                Err(_) => (None, None, None),
+            };
+            let killed = !matches!(end, Some(supervise::End::Exited));
+            record.checks.push(crate::run::Check {
+                cmd: cmd.clone(),
+                exit_code,
+                signal,
+                killed,
+                duration_ms: millis(t.elapsed()),
+                tail: read_tail(&log, 2048),
+            });
+            if let Some(end @ (supervise::End::Interrupted | supervise::End::Terminated)) = end {
+                let outcome = if end == supervise::End::Interrupted {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Terminated
+                };
+                finish(
+                    record,
+                    outcome,
+                    format!("relay was stopped while it ran `{cmd}`"),
+                );
+                return;
+            }
+            if exit_code != Some(0) && failed.is_none() {
+                failed = Some(match (&ended, killed) {
+                    (Err(e), _) => format!("`{cmd}` could not start: {e}"),
+                    (_, true) => format!(
+                        "`{cmd}` was killed after --verify-timeout {}s",
+                        limits.timeout.as_secs()
+                    ),
+                    _ => format!(
+                        "`{cmd}` failed (exit {})",
+                        exit_code.map_or("?".into(), |c| c.to_string())
+                    ),
+                });
+            }
+        }
+        record.verified_by = Some("relay".into());
+        record.checked = Some(if failed.is_some() {
+            Verify::Fail
+        } else {
+            Verify::Pass
+        });
+        let said = record.verify;
+        match (said, &failed) {
+            (Some(Verify::Pass), Some(why)) => finish(
+                record,
+                Outcome::VerifyMismatch,
+                format!(
+                    "{} said verify pass, but relay ran the checks: {why}",
+                    self.plan.peer
+                ),
+            ),
+            (Some(Verify::Fail), None) => finish(
+                record,
+                Outcome::VerifyMismatch,
+                format!(
+                    "{} said verify fail, but relay ran the checks and they passed",
+                    self.plan.peer
+                ),
+            ),
+            (_, Some(why)) if record.outcome == Some(Outcome::Ok) => finish(
+                record,
+                Outcome::VerifyFailed,
+                format!("relay ran the checks: {why}"),
+            ),
+            _ => {
+                let reason = record.reason.take().unwrap_or_default();
+                let verdict = match &failed {
+                    Some(why) => format!("relay ran the checks: {why}"),
+                    None => "relay ran the checks: all passed".to_owned(),
+                };
+                record.reason = Some(format!("{reason}; {verdict}"));
+            }
+        }
+    }
+
+    /// Holds the peer to its mode and scope: a read-only peer changes nothing outside `.relay/`
+    /// (HEAD and the index included); with `--writes` (or a handoff's scope) only matching paths
+    /// may change, and no path matching a handoff's off limits (a rename counts for both names).
+    fn hold_to_scope(&self, record: &mut RunRecord, evidence: &crate::workspace::Evidence) {
+        if self.plan.mode == Mode::ReadOnly {
+            let changed = evidence.summary();
+            let n = paths(changed.len());
+            hold(
+                record,
+                &changed,
+                format!("read-only, but {n} outside .relay/"),
+            );
+            return;
+        }
+        if self.plan.writes.is_empty() && self.plan.off_limits.is_empty() {
+            return;
+        }
+        let set = |globs: &[String]| {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in globs {
+                if let Ok(g) = globset::GlobBuilder::new(g).literal_separator(true).build() {
+                    b.add(g);
+                }
+            }
+            b.build().unwrap_or_else(|_| globset::GlobSet::empty())
+        };
+        let (allowed, banned) = (set(&self.plan.writes), set(&self.plan.off_limits));
+        let out_of_scope =
+            |p: &str| (!self.plan.writes.is_empty() && !allowed.is_match(p)) || banned.is_match(p);
+        let changed: Vec<String> = evidence
+            .changed
+            .iter()
+            .filter(|c| out_of_scope(&c.path) || c.from.as_deref().is_some_and(out_of_scope))
+            .map(|c| c.path.clone())
+            .collect();
+        let mut rules = Vec::new();
+        if !self.plan.writes.is_empty() {
+            rules.push(format!("may change only {}", self.plan.writes.join(" ")));
+        }
+        if !self.plan.off_limits.is_empty() {
+            rules.push(format!("off limits: {}", self.plan.off_limits.join(" ")));
+        }
+        let n = paths(changed.len());
+        hold(
+            record,
+            &changed,
+            &format!("out of scope ({}): {n}", rules.join("; ")),
+        );
+    }
+}
+
+fn paths(n: usize) -> String {
+    match n {
+        1 => "1 path".to_owned(),
+        n => format!("{n} paths"),
+    }
+}
+
+/// A call whose peer changed what it may not is out of scope, whatever it replied (a call
+/// killed on timeout or Ctrl-C keeps that outcome; the list is recorded).
+fn hold(record: &mut RunRecord, changed: &[String], what: &str) {
     if changed.is_empty() {
         return;
     }
@@ -784,13 +1017,7 @@ fn hold_to_read_only(record: &mut RunRecord, changed: &[String]) {
         ),
         None => String::new(),
     };
-    let why = format!(
-        "read-only, but {} outside .relay/ changed while the peer ran: {list}{who}",
-        match changed.len() {
-            1 => "1 path".to_owned(),
-            n => format!("{n} paths"),
-        }
-    );
+    let why = format!("{what} changed while the peer ran: {list}{who}");
     match record.outcome {
         Some(
             Outcome::Timeout | Outcome::IdleTimeout | Outcome::Interrupted | Outcome::Terminated,

@@ -275,3 +275,34 @@ pub fn check_session(session: Option<&str>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Each item trimmed and on one line; an empty one is a usage error naming the flag.
+pub fn nonempty(flag: &str, items: &[String]) -> anyhow::Result<Vec<String>> {
+    items
+        .iter()
+        .map(|i| {
+            let i = i.trim();
+            if i.is_empty() {
+                Err(usage(format!("{flag} is empty"), "give one criterion each"))
+            } else {
+                Ok(i.replace('\n', " "))
+            }
+        })
+        .collect()
+}
+
+/// Globs, checked: relative to the project root, never leaving it.
+pub fn globs(flag: &str, items: &[String]) -> anyhow::Result<Vec<String>> {
+    let hint = "globs are relative to the project root, like src/auth/** or *.lock";
+    let items = nonempty(flag, items)?;
+    for g in &items {
+        if g.starts_with('/') || g.split('/').any(|part| part == "..") {
+            return Err(usage(
+                format!("{flag} {g}: must stay inside the project"),
+                hint,
+            ));
+        }
+        globset::Glob::new(g).map_err(|e| usage(format!("{flag} {g}: {}", e.kind()), hint))?;
+    }
+    Ok(items)
+}

@@ -21,6 +21,9 @@ pub enum Outcome {
     VerifyFailed,
     /// A valid reply: status error.
     StatusError,
+    /// The peer said its checks passed and relay's own run of them failed, or the other way
+    /// round (`--verify-cmd`).
+    VerifyMismatch,
     /// A valid reply: status error, state blocked (the peer needs an answer).
     Blocked,
     /// A valid reply: status error, state refused (out of the peer's scope).
@@ -50,6 +53,7 @@ impl Outcome {
             Outcome::VerifyFailed => exit::VERIFY_FAILED,
             Outcome::StatusError => exit::STATUS_ERROR,
             Outcome::Blocked => exit::BLOCKED,
+            Outcome::VerifyMismatch => exit::VERIFY_MISMATCH,
             Outcome::Refused => exit::REFUSED,
             Outcome::NoReply | Outcome::InvalidReply | Outcome::Salvaged => exit::NO_REPLY,
             Outcome::Timeout | Outcome::IdleTimeout => exit::TIMEOUT,
@@ -64,6 +68,7 @@ impl Outcome {
             Outcome::VerifyFailed => "verify-failed",
             Outcome::StatusError => "status-error",
             Outcome::Blocked => "blocked",
+            Outcome::VerifyMismatch => "verify-mismatch",
             Outcome::Refused => "refused",
             Outcome::NoReply => "no-reply",
             Outcome::InvalidReply => "invalid-reply",
@@ -75,6 +80,21 @@ impl Outcome {
             Outcome::OutOfScope => "out-of-scope",
         }
     }
+}
+
+/// One check relay ran itself (`--verify-cmd`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub cmd: String,
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Killed at `--verify-timeout` (or by Ctrl-C).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub killed: bool,
+    pub duration_ms: u64,
+    /// The last lines of its output (all checks' output is in `<stem>.verify.log`).
+    pub tail: String,
 }
 
 /// Is the call still running? The state relay-core's `RunSummary` reads back (`stale`: left
@@ -141,6 +161,20 @@ pub struct RunRecord {
     /// Files outside `.relay/` the peer changed although its mode forbids it (read-only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_outside: Vec<String>,
+    /// What the peer changed in the project (in a git work tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<crate::workspace::Evidence>,
+    /// Why there is no workspace evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_note: Option<String>,
+    /// The checks relay ran itself after the peer (`--verify-cmd`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+    /// `relay` when relay ran the checks; their verdict is `checked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<Verify>,
     /// The peer's final message, when relay could not save it as the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_message: Option<String>,

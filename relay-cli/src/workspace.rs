@@ -1,34 +1,40 @@
-//! What a peer changed in the project, outside `.relay/`: a snapshot of what git sees (HEAD,
-//! and every changed, staged or untracked path with its size and modification time) before and
-//! after the call. Used to hold a read-only peer to its word; outside a git work tree there is
-//! no snapshot and the check says it could not be made.
+//! What a peer changed in the project, outside `.relay/`: the working tree and the index as
+//! git trees before and after the call, HEAD, and the patch between them. The trees are written
+//! with a copy of the index into an object directory of the call's own under `.relay/.cache/`
+//! (the repository's objects serve as an alternate), so nothing is written to the repository
+//! and only the peer's changes count, whatever was dirty before. Outside a git work tree there
+//! is no evidence, and the record says so.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The project as git sees it at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    head: Option<String>,
-    /// Path -> (porcelain status, size, mtime in ns); `.relay/` left out.
-    entries: BTreeMap<String, (String, u64, i128)>,
-}
+use serde::{Deserialize, Serialize};
 
 /// Runs git in `root` (paths unquoted, no optional locks: relay never writes git's index) and
 /// returns its stdout when it exits with one of `ok_codes`, else an error quoting git's own
 /// first line.
 pub fn git(root: &Path, args: &[&str], ok_codes: &[i32]) -> anyhow::Result<Vec<u8>> {
+    git_with(root, args, ok_codes, &[])
+}
+
+fn git_with(
+    root: &Path,
+    args: &[&str],
+    ok_codes: &[i32],
+    env: &[(&str, &Path)],
+) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context as _;
-    let out = Command::new("git")
-        .arg("-C")
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
         .arg(root)
         .args(["-c", "core.quotePath=false"])
         .args(args)
         .stdin(Stdio::null())
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .output()
-        .context("running git (is it installed?)")?;
+        .env("GIT_OPTIONAL_LOCKS", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().context("running git (is it installed?)")?;
     let code = out.status.code().unwrap_or(-1);
     if !ok_codes.contains(&code) {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -43,70 +49,205 @@ pub fn in_git(root: &Path) -> bool {
     git(root, &["rev-parse", "--is-inside-work-tree"], &[0]).is_ok_and(|o| o.starts_with(b"true"))
 }
 
-/// Takes a snapshot; None outside a git work tree.
-pub fn snapshot(root: &Path) -> Option<Snapshot> {
-    if !in_git(root) {
-        return None;
+/// The project at one moment, as git objects in a call's scratch store.
+#[derive(Debug, Clone)]
+pub struct State {
+    head: Option<String>,
+    head_tree: Option<String>,
+    index: String,
+    tree: String,
+}
+
+impl State {
+    fn dirty(&self) -> bool {
+        self.head_tree.as_deref() != Some(&self.tree)
+            || self.head_tree.as_deref() != Some(&self.index)
     }
-    let head = git(root, &["rev-parse", "-q", "--verify", "HEAD"], &[0])
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o).trim().to_owned());
-    let status = git(
-        root,
-        &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
-        &[0],
-    )
-    .ok()?;
-    let mut entries = BTreeMap::new();
-    let mut fields = status.split(|b| *b == 0).filter(|f| !f.is_empty());
-    while let Some(field) = fields.next() {
-        if field.len() < 4 {
-            continue;
+}
+
+/// A call's scratch store: `.relay/.cache/git-<tag>/` holding its objects and index copy;
+/// removed when the evidence is taken.
+pub struct Scratch {
+    root: PathBuf,
+    dir: PathBuf,
+    objects: PathBuf,
+    alternates: PathBuf,
+    real_index: PathBuf,
+}
+
+/// One path the peer changed (`git diff --name-status` letters: A, M, D, R, T, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub status: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// What the call did to the project: recorded in the run record, shown by `relay show`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub head_before: Option<String>,
+    pub head_after: Option<String>,
+    pub dirty_before: bool,
+    pub dirty_after: bool,
+    /// The index (staged changes) is not what it was.
+    pub index_changed: bool,
+    /// Files the peer changed in the working tree, renames detected.
+    pub changed: Vec<Change>,
+    /// The patch of those changes (`git diff --binary`), beside the exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PathBuf>,
+}
+
+impl Evidence {
+    /// What the call changed, in words: each path, then HEAD and the index if they moved.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.changed.iter().map(|c| c.path.clone()).collect();
+        if self.head_before != self.head_after {
+            out.push("HEAD (a commit was made or checked out)".to_owned());
         }
-        let code = String::from_utf8_lossy(&field[..2]).into_owned();
-        let path = String::from_utf8_lossy(&field[3..]).into_owned();
-        // A rename or copy is followed by its source path.
-        if code.starts_with(['R', 'C']) {
-            fields.next();
+        if self.index_changed {
+            out.push("the index (staged changes)".to_owned());
         }
-        if path == ".relay" || path.starts_with(".relay/") {
-            continue;
+        out
+    }
+}
+
+impl Scratch {
+    /// A scratch store for one call (`tag`: unique per call); None outside a git work tree.
+    pub fn new(relay: &relay_core::RelayDir, tag: &str) -> anyhow::Result<Option<Scratch>> {
+        let root = relay.root().to_path_buf();
+        if !in_git(&root) {
+            return Ok(None);
         }
-        let (size, mtime) = match std::fs::symlink_metadata(root.join(&path)) {
-            Ok(m) => (m.len(), mtime_ns(&m)),
-            Err(_) => (0, 0),
+        let path = |what: &str| -> anyhow::Result<PathBuf> {
+            let out = git(&root, &["rev-parse", "--git-path", what], &[0])?;
+            let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
+            Ok(if p.is_absolute() { p } else { root.join(p) })
         };
-        entries.insert(path, (code, size, mtime));
-    }
-    Some(Snapshot { head, entries })
-}
-
-#[cfg(unix)]
-fn mtime_ns(m: &std::fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt as _;
-    i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())
-}
-
-#[cfg(not(unix))]
-fn mtime_ns(m: &std::fs::Metadata) -> i128 {
-    m.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128)
-}
-
-/// What changed between two snapshots: paths (sorted), and `HEAD` when it moved.
-pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    if before.head != after.head {
-        out.push("HEAD (a commit was made or checked out)".to_owned());
-    }
-    let paths: std::collections::BTreeSet<&String> =
-        before.entries.keys().chain(after.entries.keys()).collect();
-    for p in paths {
-        if before.entries.get(p) != after.entries.get(p) {
-            out.push(p.clone());
+        let cache = relay.path().join(".cache");
+        match std::fs::create_dir(&cache) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+            _ => {}
         }
+        relay.contain(&cache)?;
+        let dir = cache.join(format!("git-{tag}"));
+        let objects = dir.join("objects");
+        std::fs::create_dir_all(&objects)?;
+        Ok(Some(Scratch {
+            alternates: path("objects")?,
+            real_index: path("index")?,
+            objects,
+            dir,
+            root,
+        }))
     }
-    out
+
+    fn git(&self, args: &[&str], index: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+        let mut env = vec![
+            ("GIT_OBJECT_DIRECTORY", self.objects.as_path()),
+            (
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                self.alternates.as_path(),
+            ),
+        ];
+        if let Some(i) = index {
+            env.push(("GIT_INDEX_FILE", i));
+        }
+        git_with(&self.root, args, &[0], &env)
+    }
+
+    /// HEAD, the index and the working tree (outside `.relay/`) as trees, without touching the
+    /// repository: the index is copied first (`write-tree` and `add` write to the copy).
+    pub fn state(&self, name: &str) -> anyhow::Result<State> {
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).trim().to_owned();
+        let head = git(
+            &self.root,
+            &["rev-parse", "-q", "--verify", "HEAD"],
+            &[0, 1],
+        )
+        .map(text)
+        .ok()
+        .filter(|h| !h.is_empty());
+        let head_tree = head
+            .as_ref()
+            .and_then(|h| git(&self.root, &["rev-parse", &format!("{h}^{{tree}}")], &[0]).ok())
+            .map(text);
+        let index = self.dir.join(format!("index-{name}"));
+        match std::fs::copy(&self.real_index, &index) {
+            Ok(_) => {}
+            // A repository without an index yet (nothing added): an empty one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let staged = text(self.git(&["write-tree"], Some(&index))?);
+        self.git(&["add", "-A", "--", ".", ":(exclude).relay"], Some(&index))?;
+        let tree = text(self.git(&["write-tree"], Some(&index))?);
+        Ok(State {
+            head,
+            head_tree,
+            index: staged,
+            tree,
+        })
+    }
+
+    /// What changed between two states; the patch goes to `patch` when there is one. The
+    /// scratch store is removed.
+    pub fn evidence(self, before: &State, after: &State, patch: &Path) -> anyhow::Result<Evidence> {
+        let out = self.git(
+            &[
+                "diff",
+                "--name-status",
+                "-z",
+                "-M",
+                &before.tree,
+                &after.tree,
+            ],
+            None,
+        )?;
+        let mut fields = out.split(|b| *b == 0).filter(|f| !f.is_empty());
+        let mut changed = Vec::new();
+        while let Some(status) = fields.next() {
+            let status = String::from_utf8_lossy(status).into_owned();
+            let Some(first) = fields.next() else { break };
+            let first = String::from_utf8_lossy(first).into_owned();
+            if status.starts_with(['R', 'C']) {
+                let Some(to) = fields.next() else { break };
+                changed.push(Change {
+                    status: status[..1].to_owned(),
+                    path: String::from_utf8_lossy(to).into_owned(),
+                    from: Some(first),
+                });
+            } else {
+                changed.push(Change {
+                    status,
+                    path: first,
+                    from: None,
+                });
+            }
+        }
+        let mut saved = None;
+        if !changed.is_empty() {
+            let diff = self.git(&["diff", "--binary", "-M", &before.tree, &after.tree], None)?;
+            relay_core::write_replace(patch, &diff)?;
+            saved = Some(patch.to_path_buf());
+        }
+        let evidence = Evidence {
+            head_before: before.head.clone(),
+            head_after: after.head.clone(),
+            dirty_before: before.dirty(),
+            dirty_after: after.dirty(),
+            index_changed: before.index != after.index,
+            changed,
+            patch: saved,
+        };
+        Ok(evidence)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -28,6 +28,8 @@ pub const BLOCKED: u8 = 15;
 pub const REFUSED: u8 = 16;
 /// `relay close`: refused while work in the session is open, or nothing to approve.
 pub const OPEN_WORK: u8 = 17;
+/// `relay call --verify-cmd`: the peer's `verify` and relay's own run of the checks disagree.
+pub const VERIFY_MISMATCH: u8 = 18;
 /// `relay call`: the reply says `status: done` but `verify: fail`.
 pub const VERIFY_FAILED: u8 = 10;
 /// `relay call`: the reply says `status: error`.
@@ -105,6 +107,11 @@ pub const TABLE: &[(u8, &str, &str)] = &[
         OPEN_WORK,
         "open-work",
         "close: a request or handoff in the session is still open, or nothing to approve",
+    ),
+    (
+        VERIFY_MISMATCH,
+        "verify-mismatch",
+        "call: the peer's verify and relay's own run of --verify-cmd disagree",
     ),
     (TIMEOUT, "timeout", "call: peer timed out and was killed"),
     (

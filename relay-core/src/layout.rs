@@ -340,10 +340,16 @@ pub const CALL_LOG: &str = "calls.jsonl";
 pub const BESIDE_PATCH: &str = "patch";
 /// A review's checked findings, as data (`relay review` writes it after the call).
 pub const BESIDE_FINDINGS: &str = "findings.json";
+/// Beside a request: the patch of what the peer changed in the project during the call.
+pub const BESIDE_CHANGES: &str = "changes.patch";
+/// Beside a request: the output of the checks relay ran itself after the call (`--verify-cmd`).
+pub const BESIDE_VERIFY_LOG: &str = "verify.log";
 /// Every kind of file beside an exchange (what `relay clean` removes with it).
 pub const BESIDE_ALL: &[&str] = &[
     BESIDE_PATCH,
     BESIDE_FINDINGS,
+    BESIDE_CHANGES,
+    BESIDE_VERIFY_LOG,
     BESIDE_RUN_RECORD,
     BESIDE_STDOUT_LOG,
     BESIDE_STDERR_LOG,

@@ -55,9 +55,10 @@ mod validate;
 
 pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
 pub use crate::layout::{
-    BESIDE_ALL, BESIDE_FINDINGS, BESIDE_PATCH, BESIDE_RESUME_FAILED_LOGS, BESIDE_RUN_RECORD,
-    BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG, CALL_LOG, RELAY_DIR_NAME,
-    RelayDir, beside, reply_path, stem_of, swap_suffix,
+    BESIDE_ALL, BESIDE_CHANGES, BESIDE_FINDINGS, BESIDE_PATCH, BESIDE_RESUME_FAILED_LOGS,
+    BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG,
+    BESIDE_VERIFY_LOG, CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, stem_of,
+    swap_suffix,
 };
 pub use crate::message::{
     ErrorState, FINAL_MESSAGE_RULE, FileKind, Footer, HANDOFF, KINDS, MAX_BODY_BYTES,

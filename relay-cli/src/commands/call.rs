@@ -83,6 +83,22 @@ pub struct RunArgs {
     /// print nothing until they finish).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+
+    /// A check relay runs itself in the project root after the peer, whatever the peer says
+    /// (repeatable; a shell command). The request names it; a disagreement with the peer's
+    /// `verify` is its own outcome (exit 18).
+    #[arg(long, value_name = "CMD")]
+    pub verify_cmd: Vec<String>,
+
+    /// Kill a --verify-cmd check after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+
+    /// Only paths matching these globs may change (repeatable; relative to the project root,
+    /// `*` stays within a directory, `**` crosses them); any other change is out of scope
+    /// (exit 13). Needs a git work tree to see the changes.
+    #[arg(long, value_name = "GLOB")]
+    pub writes: Vec<String>,
 }
 
 /// `90`, `90s`, `20m`, `2h` (for other commands' flags too).

@@ -129,18 +129,21 @@ pub fn run(root: Option<&PathBuf>, args: &HandoffArgs) -> anyhow::Result<u8> {
             .iter()
             .map(|r| check_ref(&relay, r))
             .collect::<anyhow::Result<_>>()?,
-        acceptance: nonempty("--acceptance", &args.acceptance)?,
-        scope: globs("--scope", &args.scope)?,
-        off_limits: globs("--off-limits", &args.off_limits)?,
+        acceptance: input::nonempty("--acceptance", &args.acceptance)?,
+        scope: input::globs("--scope", &args.scope)?,
+        off_limits: input::globs("--off-limits", &args.off_limits)?,
     };
     let (plan, from) = if args.run {
-        let plan = CallPlan::prepare(
+        let mut plan = CallPlan::prepare(
             &args.to,
             args.peer_cmd.clone(),
             args.mode,
             args.effort.clone(),
             &args.call,
         )?;
+        // The packet's scope and off-limits hold the receiver to them, as --writes does.
+        plan.writes.extend(handoff.scope.iter().cloned());
+        plan.off_limits.clone_from(&handoff.off_limits);
         let from = plan.from.clone();
         (Some(plan), from)
     } else {
@@ -241,34 +244,4 @@ fn check_ref(relay: &RelayDir, r: &str) -> anyhow::Result<String> {
         format!("--ref {r}: no such file in the project, exchange or commit"),
         hint,
     ))
-}
-
-fn nonempty(flag: &str, items: &[String]) -> anyhow::Result<Vec<String>> {
-    items
-        .iter()
-        .map(|i| {
-            let i = i.trim();
-            if i.is_empty() {
-                Err(usage(format!("{flag} is empty"), "give one criterion each"))
-            } else {
-                Ok(i.replace('\n', " "))
-            }
-        })
-        .collect()
-}
-
-/// Globs, checked: relative to the project root, never leaving it.
-fn globs(flag: &str, items: &[String]) -> anyhow::Result<Vec<String>> {
-    let hint = "globs are relative to the project root, like src/auth/** or *.lock";
-    let items = nonempty(flag, items)?;
-    for g in &items {
-        if g.starts_with('/') || g.split('/').any(|part| part == "..") {
-            return Err(usage(
-                format!("{flag} {g}: must stay inside the project"),
-                hint,
-            ));
-        }
-        globset::Glob::new(g).map_err(|e| usage(format!("{flag} {g}: {}", e.kind()), hint))?;
-    }
-    Ok(items)
 }
