@@ -950,7 +950,7 @@ impl Call<'_> {
             hold(
                 record,
                 &changed,
-                format!("read-only, but {n} outside .relay/"),
+                &format!("read-only, but {n} outside .relay/"),
             );
             return;
         }
