@@ -195,6 +195,21 @@ impl CallPlan {
         Ok(plan)
     }
 
+    /// What the request says of `--verify-cmd`, appended to its task: the peer runs the same
+    /// checks and knows relay will run them too. Empty without checks.
+    pub fn checks_note(&self) -> String {
+        if self.verify.is_empty() {
+            return String::new();
+        }
+        let mut note = String::from(
+            "\n\nrelay runs these checks itself in the project root once you are done, and compares the result with your `verify`; run them before you answer:\n",
+        );
+        for cmd in &self.verify {
+            note.push_str(&format!("- `{cmd}`\n"));
+        }
+        note
+    }
+
     /// The peer's table entry (after [`CallPlan::resolve`]).
     pub fn spec(&self) -> &PeerSpec {
         self.spec.as_ref().expect("CallPlan::resolve ran first")

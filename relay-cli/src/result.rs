@@ -29,11 +29,14 @@ struct CallJson<'a> {
 pub fn header(r: &RunRecord) -> String {
     let dash = |o: Option<&str>| o.unwrap_or("-").to_owned();
     format!(
-        "relay call: id={} outcome={} status={} verify={} peer={} time={:.1}s reply={}{}",
+        "relay call: id={} outcome={} status={} verify={}{} peer={} time={:.1}s reply={}{}",
         r.exchange,
         r.outcome.map_or("running", Outcome::as_str),
         dash(r.status.map(relay_core::Status::as_str)),
         dash(r.verify.map(relay_core::Verify::as_str)),
+        r.checked
+            .map(|c| format!(" checked={}", c.as_str()))
+            .unwrap_or_default(),
         r.peer,
         r.elapsed_ms as f64 / 1000.0,
         r.reply.display(),

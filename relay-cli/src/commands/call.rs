@@ -156,7 +156,9 @@ pub fn write_and_run(
     bg: bool,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let request_path = crate::record::create_request(relay, new, input::now()?)?.path;
+    let mut new = new.clone();
+    new.body.push_str(&plan.checks_note());
+    let request_path = crate::record::create_request(relay, &new, input::now()?)?.path;
     let call = Call {
         relay,
         plan,

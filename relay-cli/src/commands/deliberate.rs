@@ -101,7 +101,7 @@ pub fn run(root: Option<&PathBuf>, args: &DeliberateArgs) -> anyhow::Result<u8> 
         kind: Some("deliberate".into()),
         format: Some(FORMAT_DELIBERATION.into()),
         effort: args.effort.clone(),
-        body: body(&args.question, &args.position, &plan.from),
+        body: body(&args.question, &args.position, &plan.from) + &plan.checks_note(),
         final_message: true,
         attachment: None,
     };

@@ -90,7 +90,8 @@ pub fn run(root: Option<&PathBuf>, args: &FanArgs) -> anyhow::Result<u8> {
         kind: args.kind.clone(),
         format: None,
         effort: args.effort.clone(),
-        body: input::body(args.body.as_deref(), args.body_file.as_deref())?,
+        body: input::body(args.body.as_deref(), args.body_file.as_deref())?
+            + &plans.first().map(CallPlan::checks_note).unwrap_or_default(),
         final_message: args.mode == Mode::ReadOnly,
         attachment: None,
     };

@@ -134,7 +134,8 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         kind: Some("review".into()),
         format: Some(relay_core::review::FORMAT_FINDINGS.into()),
         effort: args.effort.clone(),
-        body: review::request_body(&material, args.focus.as_deref()),
+        body: review::request_body(&material, args.focus.as_deref())
+            + &plans.first().map(CallPlan::checks_note).unwrap_or_default(),
         final_message: true,
         attachment: material.patch.clone().map(|text| Attachment {
             suffix: relay_core::BESIDE_PATCH,

@@ -92,6 +92,63 @@ pub fn run(root: Option<&PathBuf>, args: &ShowArgs) -> anyhow::Result<u8> {
         let why = r.reason.as_deref().or(r.activity.as_deref()).unwrap_or("");
         let why = crate::output::clean_line(why);
         writeln!(out, "call     {} · {} · {why}", r.live_state(), r.peer)?;
+        for c in &r.checks {
+            let how = match (c.exit_code, c.killed) {
+                (_, true) => "killed".to_owned(),
+                (Some(code), _) => format!("exit {code}"),
+                (None, _) => "did not run".to_owned(),
+            };
+            writeln!(
+                out,
+                "checked  `{}` · {how} · {:.1}s (relay ran it)",
+                crate::output::clean_line(&c.cmd),
+                c.duration_ms as f64 / 1000.0
+            )?;
+        }
+        match (&r.workspace, &r.workspace_note) {
+            (Some(w), _) => {
+                let mut line = format!(
+                    "changes  {} file(s){}{}",
+                    w.changed.len(),
+                    if w.head_before == w.head_after {
+                        ""
+                    } else {
+                        ", HEAD moved"
+                    },
+                    if w.index_changed {
+                        ", index changed"
+                    } else {
+                        ""
+                    }
+                );
+                if w.dirty_before {
+                    line.push_str(" (the tree was dirty before; only the peer's changes count)");
+                }
+                writeln!(out, "{line}")?;
+                for c in &w.changed {
+                    let from = c
+                        .from
+                        .as_deref()
+                        .map(|f| format!("{f} -> "))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "  {} {from}{}",
+                        c.status,
+                        crate::output::clean_line(&c.path)
+                    )?;
+                }
+                if let Some(p) = &w.patch {
+                    writeln!(out, "  patch: {}", p.display())?;
+                }
+            }
+            (None, Some(note)) => writeln!(
+                out,
+                "changes  unavailable: {}",
+                crate::output::clean_line(note)
+            )?,
+            (None, None) => {}
+        }
     }
     match &reply {
         None => {

@@ -21,6 +21,7 @@ mod test_res;
 mod test_review;
 mod test_skills;
 mod test_validate;
+mod test_verify;
 
 /// Every `test_*.rs` file in this directory must be a module above, or its tests never run.
 #[test]

@@ -1,0 +1,256 @@
+//! Trust but verify: relay runs `--verify-cmd` checks itself and weighs them against the peer's
+//! word, records what the peer changed (as git sees it, only the peer's changes) with a patch,
+//! and holds the peer to `--writes` and a handoff's scope.
+
+use crate::common::{TestEnv, code};
+use serde_json::Value;
+
+/// A peer (a shell command) that runs `work` in the project, then writes a valid reply
+/// saying `verify`.
+fn peer(work: &str, verify: &str) -> String {
+    format!(
+        "{work}\nid=$(basename \"$RELAY_REPLY\" .res.md)\nprintf -- '---\\nrelay: 7\\nre: \"%s\"\\nfrom: fake\\nto: user\\nstatus: done\\nverify: {verify}\\n---\\n\\nDone.\\n' \"$id\" > \"$RELAY_REPLY\""
+    )
+}
+
+fn call(env: &TestEnv, name: &str, peer_cmd: &str, extra: &[&str]) -> (i32, String, Value) {
+    let mut args = vec![
+        "call",
+        "--to",
+        "fake",
+        "--name",
+        name,
+        "--peer-cmd",
+        peer_cmd,
+    ];
+    args.extend(extra);
+    args.push("Do it.");
+    let out = env.run(&args);
+    let text = env.render(&out);
+    let show = env.run(&["show", name, "--json"]);
+    let v: Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+    (code(&out), text, v["call"].clone())
+}
+
+#[test]
+fn relay_runs_the_checks_and_a_disagreement_is_its_own_outcome() {
+    let env = TestEnv::new();
+    // The peer says pass; relay's run fails: mismatch, exit 18, and the header says so.
+    let (c, text, rec) = call(
+        &env,
+        "lies",
+        &peer("", "pass"),
+        &["--verify-cmd", "echo checking; exit 3"],
+    );
+    assert_eq!(c, 18, "{text}");
+    assert!(
+        text.contains("outcome=verify-mismatch status=done verify=pass checked=fail"),
+        "{text}"
+    );
+    assert!(text.contains("fake said verify pass, but relay ran the checks: `echo checking; exit 3` failed (exit 3)"), "{text}");
+    assert_eq!(rec["verified_by"], "relay");
+    assert_eq!(rec["checks"][0]["exit_code"], 3);
+    assert!(
+        rec["checks"][0]["tail"]
+            .as_str()
+            .unwrap()
+            .contains("checking")
+    );
+    let log = env.read(".relay/20261121-163000-lies.verify.log");
+    assert!(
+        log.starts_with("$ echo checking; exit 3\nchecking\n"),
+        "{log}"
+    );
+    // The request named the check.
+    let req = env.read(".relay/20261121-163000-lies.req.md");
+    assert!(
+        req.contains("relay runs these checks itself") && req.contains("- `echo checking; exit 3`"),
+        "{req}"
+    );
+    // The other way round: the peer says fail, relay's run passes.
+    let (c, text, _) = call(&env, "modest", &peer("", "fail"), &["--verify-cmd", "true"]);
+    assert_eq!(c, 18, "{text}");
+    assert!(
+        text.contains("fake said verify fail, but relay ran the checks and they passed"),
+        "{text}"
+    );
+    // The peer skipped: relay's verdict decides (a failure is verify-failed, a pass is ok).
+    let (c, text, _) = call(
+        &env,
+        "skipped",
+        &peer("", "skip"),
+        &["--verify-cmd", "false"],
+    );
+    assert_eq!(c, 10, "{text}");
+    let (c, text, _) = call(
+        &env,
+        "agreed",
+        &peer("", "pass"),
+        &["--verify-cmd", "true", "--verify-cmd", "test -d .relay"],
+    );
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("verify=pass checked=pass"), "{text}");
+    // A check that hangs is killed at --verify-timeout, with everything it started.
+    let t0 = std::time::Instant::now();
+    let (c, text, rec) = call(
+        &env,
+        "hangs",
+        &peer("", "pass"),
+        &[
+            "--verify-cmd",
+            "sleep 30 & sleep 30",
+            "--verify-timeout",
+            "1",
+        ],
+    );
+    assert_eq!(c, 18, "{text}");
+    assert!(t0.elapsed().as_secs() < 15);
+    assert_eq!(rec["checks"][0]["killed"], true);
+    assert!(
+        text.contains("was killed after --verify-timeout 1s"),
+        "{text}"
+    );
+    // No checks after a call that did not end with the peer's answer.
+    let (c, _, rec) = call(
+        &env,
+        "slow",
+        "sleep 30",
+        &["--timeout", "1", "--verify-cmd", "true"],
+    );
+    assert_eq!(c, 124);
+    assert!(rec["checks"].is_null());
+}
+
+#[test]
+fn the_peers_changes_are_evidence_even_in_a_dirty_tree() {
+    let env = TestEnv::new();
+    env.git_init(&[
+        ("src/a.rs", "a\n"),
+        ("src/old.rs", "old name\n"),
+        ("README.md", "r\n"),
+    ]);
+    // Dirty before the call: a modified tracked file and an untracked one. Not the peer's.
+    env.write("README.md", "edited by the user\n");
+    env.write("notes.txt", "user's\n");
+    let objects = || env.git(&["count-objects"]);
+    let before = objects();
+    let work = "printf 'b\\n' >> src/a.rs && git mv src/old.rs src/new.rs && printf '\\000\\001\\002' > src/blob.bin";
+    let (c, text, rec) = call(&env, "edits", &peer(work, "skip"), &[]);
+    assert_eq!(c, 0, "{text}");
+    let w = &rec["workspace"];
+    assert_eq!(w["dirty_before"], true);
+    let changed: Vec<String> = w["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c["status"].as_str().unwrap(),
+                c["from"]
+                    .as_str()
+                    .map(|f| format!("{f} -> "))
+                    .unwrap_or_default(),
+                c["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        ["M src/a.rs", "A src/blob.bin", "R src/old.rs -> src/new.rs"]
+    );
+    assert_eq!(w["index_changed"], true, "git mv stages");
+    let patch = env.read(".relay/20261121-163000-edits.changes.patch");
+    assert!(
+        patch.contains("GIT binary patch") && patch.contains("rename from src/old.rs"),
+        "{patch}"
+    );
+    assert!(!patch.contains("edited by the user"), "{patch}");
+    // Nothing was written to the repository's own object store, and the scratch store is gone.
+    assert_eq!(objects(), before);
+    assert!(
+        !env.relay_dir().join(".cache").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("git-"))
+    );
+    let show = env.ok(&["show", "edits"]);
+    assert!(show.contains("changes  3 file(s), index changed (the tree was dirty before; only the peer's changes count)"), "{show}");
+    assert!(show.contains("  R src/old.rs -> src/new.rs"), "{show}");
+}
+
+#[test]
+fn outside_git_the_record_says_there_is_no_evidence() {
+    let env = TestEnv::new();
+    let (c, _, rec) = call(&env, "nogit", &peer("", "pass"), &[]);
+    assert_eq!(c, 0);
+    assert!(rec["workspace"].is_null());
+    assert_eq!(
+        rec["workspace_note"],
+        "not a git work tree: no evidence of what the peer changed"
+    );
+}
+
+#[test]
+fn writes_and_a_handoffs_scope_hold_the_peer() {
+    let env = TestEnv::new();
+    env.git_init(&[("src/a.rs", "a\n"), ("docs/x.md", "x\n")]);
+    let (c, text, _) = call(
+        &env,
+        "inside",
+        &peer("echo b >> src/a.rs", "pass"),
+        &["--writes", "src/**"],
+    );
+    assert_eq!(c, 0, "{text}");
+    let (c, text, rec) = call(
+        &env,
+        "outside",
+        &peer("echo y >> docs/x.md; echo b >> src/a.rs", "pass"),
+        &["--writes", "src/**"],
+    );
+    assert_eq!(c, 13, "{text}");
+    assert!(
+        text.contains(
+            "out of scope (may change only src/**): 1 path changed while the peer ran: docs/x.md"
+        ),
+        "{text}"
+    );
+    assert_eq!(rec["changed_outside"], serde_json::json!(["docs/x.md"]));
+    // A handoff run now: its off limits hold the receiver.
+    env.write("migrations/1.sql", "create\n");
+    env.git(&["add", "-A"]);
+    let cmd = peer("echo drop >> migrations/1.sql", "pass");
+    let out = env.run(&[
+        "handoff",
+        "--from",
+        "claude",
+        "--to",
+        "fake",
+        "--name",
+        "h",
+        "--ask",
+        "Fix it.",
+        "--off-limits",
+        "migrations/**",
+        "--run",
+        "--peer-cmd",
+        &cmd,
+    ]);
+    assert_eq!(code(&out), 13, "{}", env.render(&out));
+    assert!(env.render(&out).contains("out of scope (off limits: migrations/**): 1 path changed while the peer ran: migrations/1.sql"));
+    // A bad glob is a usage error before anything is written.
+    let out = env.run(&[
+        "call",
+        "--to",
+        "fake",
+        "--name",
+        "bad",
+        "--writes",
+        "src/[",
+        "--peer-cmd",
+        "true",
+        "x",
+    ]);
+    assert_eq!(code(&out), 2, "{}", env.render(&out));
+}
