@@ -14,6 +14,9 @@
 
   8. `relay board` over that project plus a 200-turn session with its record, vs `/bin/true`.
 
+  9. `--verify-cmd true` over a plain call, against `sh -c true` run directly; and the
+     workspace evidence of a call in a 10,000-file git repository, against one outside git.
+
 Usage: bench/run [--quick] [--hook]   (builds the release binary first; --hook: 7 and 8 only)
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -76,6 +79,43 @@ def make_tree(tmp, env, count):
 
 def fmt(xs):
     return f"median {statistics.median(xs)*1e3:7.2f} ms  p90 {sorted(xs)[int(len(xs)*0.9)]*1e3:7.2f} ms  (n={len(xs)})"
+
+
+def verify_and_evidence(tmp, env, cfg, callp, m):
+    """9. `--verify-cmd true` over the same call (vs `sh -c true` run directly), and the
+    workspace evidence of a call in a git repository of 10,000 tracked files (vs the same call
+    outside git)."""
+    cenv = dict(env, RELAY_CONFIG=cfg)
+    sh_t, plain_t, ver_t = [], [], []
+    for round_ in range(5):
+        sh_t += timed(["/bin/sh", "-c", "true"], callp, env, m // 5)
+        plain_t += timed([RELAY, "call", "--to", "fake", "--name", f"p{round_}-{{i}}", "Do it."], callp, cenv, m // 5)
+        ver_t += timed([RELAY, "call", "--to", "fake", "--verify-cmd", "true", "--name", f"v{round_}-{{i}}", "Do it."], callp, cenv, m // 5)
+    over = statistics.median(ver_t) - statistics.median(plain_t) - statistics.median(sh_t)
+    print(f"sh -c true           {fmt(sh_t)}")
+    print(f"relay call --verify-cmd true {fmt(ver_t)}")
+    print(f"--verify-cmd overhead {over*1e3:.2f} ms over running the check directly   (goal: <= 10 ms)")
+    repo = os.path.join(tmp, "repo10k")
+    os.makedirs(repo)
+    genv = dict(env, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@x", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@x")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=genv)
+    for d in range(100):
+        os.makedirs(os.path.join(repo, f"d{d}"))
+        for f in range(100):
+            with open(os.path.join(repo, f"d{d}", f"f{f}.txt"), "w") as fh:
+                fh.write(f"file {d}/{f}\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=genv)
+    subprocess.run(["git", "commit", "-qm", "start"], cwd=repo, check=True, env=genv)
+    nogit = os.path.join(tmp, "nogit")
+    os.makedirs(nogit)
+    n = 5 if QUICK else 20
+    git_t, nogit_t = [], []
+    for i in range(n):
+        git_t += timed([RELAY, "call", "--to", "fake", "--name", f"g{i}", "Do it."], repo, cenv, 1)
+        nogit_t += timed([RELAY, "call", "--to", "fake", "--name", f"n{i}", "Do it."], nogit, cenv, 1)
+    print(f"relay call, no git   {fmt(nogit_t)}")
+    print(f"relay call, 10k-file repo {fmt(git_t)}")
+    print(f"evidence capture     {(statistics.median(git_t) - statistics.median(nogit_t))*1e3:.1f} ms (before and after, 10,000 tracked files; goal: <= 200 ms)")
 
 
 def hook_and_board(tmp, env):
@@ -150,6 +190,17 @@ def hook_and_board(tmp, env):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="relay-bench-")
+    if "--verify" in sys.argv:
+        try:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            cfg = os.path.join(tmp, "config.yaml")
+            open(cfg, "w").write(f"peers:\n  fake:\n    command: [{FAKE}, instant]\n")
+            callp = os.path.join(tmp, "call")
+            os.makedirs(os.path.join(callp, ".git"))
+            verify_and_evidence(tmp, env, cfg, callp, 20 if QUICK else 100)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     if "--hook" in sys.argv:
         try:
             hook_and_board(tmp, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
@@ -210,6 +261,7 @@ def main():
         print(f"fake peer, direct    {fmt(direct_t)}")
         print(f"relay call + fake    {fmt(call_t)}")
         print(f"relay call overhead  {over*1e3:.2f} ms median   (goal: <= 10 ms over the fake peer)")
+        verify_and_evidence(tmp, env, cfg, callp, m)
 
         # 4. deadline -> tree dead: the fake peer hangs with a grandchild holding stdout/stderr.
         kenv = dict(env, RELAY_CONFIG=os.path.join(tmp, "hang.yaml"))
