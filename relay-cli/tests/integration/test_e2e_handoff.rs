@@ -1,4 +1,5 @@
-//! Handoffs end to end with the real CLIs (through peer-sim; skipped without it): a handoff
+//! Handoffs and verified calls end to end with the real CLIs (through peer-sim; skipped
+//! without it): a handoff
 //! claude -> codex run by relay comes back to claude, with the board showing the owner at each
 //! step; and a real CLI, told "HANDOFF" by its user, runs `relay next` through its installed
 //! skill, then answers the handoff, which hands the work back.
@@ -151,5 +152,55 @@ fn handoff_means_relay_next_to_a_real_cli() {
         assert!(out.status.success(), "{ctx}");
         assert!(s.repo.join(".relay/auth/001.res.md").is_file(), "{ctx}");
         assert_eq!(owner(&s), from, "{ctx}");
+    }
+}
+
+/// A real peer that claims its checks pass while relay's own run of them fails: the call ends
+/// verify-mismatch (exit 18), for each CLI; and the files it wrote are the evidence.
+#[test]
+fn a_real_peer_claiming_pass_is_checked_by_relay() {
+    let Some(sim) = harness() else { return };
+    for peer in ["codex", "claude", "gemini"] {
+        let s = Setup::new();
+        std::fs::write(s.repo.join("README.md"), "r\n").unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .current_dir(&s.repo)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        };
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "start"]);
+        let out = s.sim(
+            &sim,
+            &[],
+            &[
+                "relay",
+                "call",
+                "--to",
+                peer,
+                "--name",
+                "claims",
+                "--verify-cmd",
+                "test -f does-not-exist",
+                "Add a greeting to the README. Run the checks.",
+            ],
+        );
+        let ctx = format!("{peer}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(18), "{ctx}");
+        assert!(
+            ctx.contains("outcome=verify-mismatch status=done verify=pass checked=fail"),
+            "{ctx}"
+        );
+        let show = s.relay(&["show", "claims", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(v["call"]["verified_by"], "relay", "{ctx}");
+        assert_eq!(
+            v["call"]["workspace"]["head_before"], v["call"]["workspace"]["head_after"],
+            "{ctx}"
+        );
     }
 }
