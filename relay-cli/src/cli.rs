@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     board, call, cancel, clean, completions, deliberate, doctor, fan, handoff, hook, inbox, init,
-    list, note, req, res, review, show, skill, spec, status, validate, wait,
+    list, note, req, res, review, show, skill, spec, stats, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -93,6 +93,7 @@ pub enum Command {
     Hook(hook::HookArgs),
     Wait(wait::WaitArgs),
     Status(status::StatusArgs),
+    Stats(stats::StatsArgs),
     Cancel(cancel::CancelArgs),
     Req(req::ReqArgs),
     Res(res::ResArgs),

@@ -20,6 +20,7 @@ pub mod review;
 pub mod show;
 pub mod skill;
 pub mod spec;
+pub mod stats;
 pub mod status;
 pub mod validate;
 pub mod wait;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Next(args) => inbox::next(root, &args),
         Command::Hook(args) => hook::run(root, &args),
         Command::Decisions(args) => note::decisions(root, &args),
+        Command::Stats(args) => stats::run(root, &args),
         Command::Wait(args) => wait::run(root, &args),
         Command::Status(args) => status::run(root, &args),
         Command::Cancel(args) => cancel::run(root, &args),

@@ -46,6 +46,7 @@ fn subcommand_help() {
         "hook uninstall",
         "wait",
         "status",
+        "stats",
         "cancel",
         "req",
         "res",

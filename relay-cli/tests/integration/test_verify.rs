@@ -254,3 +254,61 @@ fn writes_and_a_handoffs_scope_hold_the_peer() {
     ]);
     assert_eq!(code(&out), 2, "{}", env.render(&out));
 }
+
+#[test]
+fn stats_sum_the_call_log_by_peer_and_session() {
+    let env = TestEnv::new();
+    assert_eq!(
+        env.ok(&["stats"]),
+        format!("no calls in {}/.relay/calls.jsonl", env.root.display())
+    );
+    let (c, _, _) = call(&env, "one", &peer("", "pass"), &[]);
+    assert_eq!(c, 0);
+    let out = env.run(&[
+        "call",
+        "--to",
+        "fake",
+        "--session",
+        "s",
+        "--peer-cmd",
+        "sleep 30",
+        "--timeout",
+        "1",
+        "x",
+    ]);
+    assert_eq!(code(&out), 124);
+    // A call a peer CLI reported usage for, and a line that is not a call record.
+    let mut log = env.read(".relay/calls.jsonl");
+    log.push_str(r#"{"time":"2026-11-21T16:30:00Z","exchange":"s/009","peer":"claude","outcome":"ok","elapsed_ms":4000,"usage":{"input_tokens":1200,"output_tokens":300,"cost_usd":0.25}}"#);
+    log.push_str("\nnot json\n");
+    env.write(".relay/calls.jsonl", &log);
+    let v: Value = serde_json::from_str(&env.ok(&["stats", "--json"])).unwrap();
+    assert_eq!(v["calls"], 3);
+    assert_eq!(v["skipped_lines"], 1);
+    let peers: Vec<(String, u64)> = v["by_peer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(peers, [("claude".into(), 1), ("fake".into(), 2)]);
+    assert_eq!(v["by_peer"][0]["cost_usd"], 0.25);
+    assert_eq!(
+        v["by_peer"][1]["outcomes"],
+        serde_json::json!({"ok": 1, "timeout": 1})
+    );
+    assert_eq!(v["by_session"][1]["key"], "s");
+    assert_eq!(v["by_session"][1]["calls"], 2);
+    let s: Value = serde_json::from_str(&env.ok(&["stats", "--json", "--session", "s"])).unwrap();
+    assert_eq!(s["calls"], 2);
+    // --since: the clock is the fixed test clock; the planted call is at that time.
+    let mut later = env.cmd(&["stats", "--json", "--since", "1h"]);
+    later.env("RELAY_NOW", "2026-11-21T18:00:00Z");
+    let v: Value = serde_json::from_slice(&later.output().unwrap().stdout).unwrap();
+    assert_eq!(v["calls"], 0);
+}
