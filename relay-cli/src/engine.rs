@@ -969,7 +969,19 @@ impl Call<'_> {
             );
             return;
         }
-        if self.plan.writes.is_empty() && self.plan.off_limits.is_empty() {
+        // Git history is the coordinator's to write (`relay init --coordinator`).
+        if let Some(c) = crate::commands::init::coordinator(self.relay)
+            && !c.eq_ignore_ascii_case(&self.plan.peer)
+        {
+            hold(
+                record,
+                &evidence.git_writes(),
+                &format!("git history is {c}'s to write (relay init --coordinator), but its state"),
+            );
+        }
+        if record.outcome == Some(Outcome::OutOfScope)
+            || (self.plan.writes.is_empty() && self.plan.off_limits.is_empty())
+        {
             return;
         }
         let set = |globs: &[String]| {

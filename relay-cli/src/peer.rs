@@ -282,6 +282,14 @@ struct ConfigFile {
     /// Project roots `relay board --workspace` always includes.
     #[serde(default)]
     workspace: Vec<PathBuf>,
+    /// Who writes git history where a project says nothing (`relay init --coordinator`).
+    #[serde(default)]
+    coordinator: Option<String>,
+}
+
+/// The config file's `coordinator:`.
+pub fn config_coordinator() -> anyhow::Result<Option<String>> {
+    Ok(config_file()?.coordinator)
 }
 
 fn config_file() -> anyhow::Result<ConfigFile> {

@@ -56,6 +56,8 @@ pub struct State {
     head_tree: Option<String>,
     index: String,
     tree: String,
+    /// Branches and tags: `refs/...` -> object.
+    refs: std::collections::BTreeMap<String, String>,
 }
 
 impl State {
@@ -95,12 +97,28 @@ pub struct Evidence {
     pub index_changed: bool,
     /// Files the peer changed in the working tree, renames detected.
     pub changed: Vec<Change>,
+    /// Branches and tags the call created, moved or deleted (`refs/heads/x created`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs_changed: Vec<String>,
     /// The patch of those changes (`git diff --binary`), beside the exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch: Option<PathBuf>,
 }
 
 impl Evidence {
+    /// What the call did to git's own state: HEAD, branches and tags, the index.
+    pub fn git_writes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.head_before != self.head_after {
+            out.push("moved HEAD".to_owned());
+        }
+        out.extend(self.refs_changed.iter().cloned());
+        if self.index_changed {
+            out.push("changed the index".to_owned());
+        }
+        out
+    }
+
     /// What the call changed, in words: each path, then HEAD and the index if they moved.
     pub fn summary(&self) -> Vec<String> {
         let mut out: Vec<String> = self.changed.iter().map(|c| c.path.clone()).collect();
@@ -184,11 +202,27 @@ impl Scratch {
         let staged = text(self.git(&["write-tree"], Some(&index))?);
         self.git(&["add", "-A", "--", ".", ":(exclude).relay"], Some(&index))?;
         let tree = text(self.git(&["write-tree"], Some(&index))?);
+        let refs = git(
+            &self.root,
+            &[
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/heads",
+                "refs/tags",
+            ],
+            &[0],
+        )?;
+        let refs = String::from_utf8_lossy(&refs)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(r, o)| (r.to_owned(), o.to_owned()))
+            .collect();
         Ok(State {
             head,
             head_tree,
             index: staged,
             tree,
+            refs,
         })
     }
 
@@ -240,6 +274,19 @@ impl Scratch {
             dirty_after: after.dirty(),
             index_changed: before.index != after.index,
             changed,
+            refs_changed: before
+                .refs
+                .keys()
+                .chain(after.refs.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|r| match (before.refs.get(r), after.refs.get(r)) {
+                    (None, Some(_)) => Some(format!("{r} created")),
+                    (Some(_), None) => Some(format!("{r} deleted")),
+                    (Some(a), Some(b)) if a != b => Some(format!("{r} moved")),
+                    _ => None,
+                })
+                .collect(),
             patch: saved,
         };
         Ok(evidence)

@@ -36,13 +36,38 @@ pub struct InitArgs {
     /// Take the blocks out (and HANDOFF.md, if relay wrote it).
     #[arg(long, conflicts_with = "handoff_file")]
     pub remove: bool,
+
+    /// The only one who writes git history (commits, branches, tags, the index): an agent, or
+    /// `human`. A call whose peer is anyone else and does so is out of scope (exit 13); the
+    /// blocks tell the other agents to hand git work back. Kept in .relay/policy.json.
+    #[arg(long, value_name = "AGENT|human", conflicts_with = "remove")]
+    pub coordinator: Option<String>,
+}
+
+const POLICY: &str = "policy.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Policy {
+    coordinator: String,
+}
+
+/// Who writes git history in this project: `.relay/policy.json` (`relay init --coordinator`),
+/// else the config file's `coordinator:`; None when anyone may.
+pub fn coordinator(relay: &relay_core::RelayDir) -> Option<String> {
+    relay_core::untrusted::read_bounded(&relay.path().join(POLICY), 64 * 1024)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<Policy>(&b).ok())
+        .map(|p| p.coordinator)
+        .or_else(|| crate::peer::config_coordinator().ok().flatten())
+        .filter(|c| relay_core::fields::is_slug(c))
 }
 
 const BEGIN: &str =
     "<!-- relay:begin (managed by `relay init`; `relay init --remove` takes it out) -->";
 const END: &str = "<!-- relay:end -->";
 
-fn block(handoff_file: bool) -> String {
+fn block(handoff_file: bool, coordinator: Option<&str>) -> String {
     let mut b = format!(
         "{BEGIN}
 ## Working with the other agents (relay)
@@ -53,6 +78,9 @@ fn block(handoff_file: bool) -> String {
 - Propose finality with `relay close SESSION --summary '...'`; only the user signs it off.
 "
     );
+    if let Some(c) = coordinator {
+        b.push_str(&format!("- Git history is {c}'s to write: unless you are {c}, do not commit, branch, tag or stage; hand git work back to {c} (`relay handoff --to {c}`).\n"));
+    }
     if handoff_file {
         b.push_str("- HANDOFF.md is the board for agents without relay: refresh it with `relay board --md HANDOFF.md`.\n");
     }
@@ -72,6 +100,20 @@ fn file_of(agent: &str) -> &'static str {
 pub fn run(root: Option<&PathBuf>, args: &InitArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let root = relay.root().canonicalize()?;
+    if let Some(c) = &args.coordinator {
+        relay_core::fields::check_slug(c).map_err(|m| {
+            usage(
+                format!("--coordinator {m}"),
+                "name an agent (claude, codex, gemini) or human",
+            )
+        })?;
+        relay.ensure()?;
+        let policy = serde_json::to_vec_pretty(&Policy {
+            coordinator: c.clone(),
+        })?;
+        relay_core::write_replace(&relay.path().join(POLICY), &policy)?;
+    }
+    let coordinator = coordinator(&relay);
     let mut done: Vec<PathBuf> = Vec::new();
     let mut out = std::io::stdout().lock();
     for agent in &args.agents {
@@ -85,7 +127,10 @@ pub fn run(root: Option<&PathBuf>, args: &InitArgs) -> anyhow::Result<u8> {
         let new = if args.remove {
             old.as_deref().map(strip_block)
         } else {
-            Some(with_block(old.as_deref(), &block(args.handoff_file)))
+            Some(with_block(
+                old.as_deref(),
+                &block(args.handoff_file, coordinator.as_deref()),
+            ))
         };
         let what = match (&old, &new) {
             (o, n) if o == n => "unchanged",
@@ -225,13 +270,18 @@ mod tests {
     #[test]
     fn block_goes_in_and_out_leaving_the_rest() {
         let mine = "# My rules\n\nBe brief.\n";
-        let with = with_block(Some(mine), &block(false));
+        let with = with_block(Some(mine), &block(false, None));
         assert!(with.starts_with(mine));
-        assert_eq!(with_block(Some(&with), &block(false)), with, "idempotent");
-        let updated = with_block(Some(&with), &block(true));
+        assert_eq!(
+            with_block(Some(&with), &block(false, None)),
+            with,
+            "idempotent"
+        );
+        let updated = with_block(Some(&with), &block(true, Some("claude")));
+        assert!(updated.contains("Git history is claude's to write"));
         assert_eq!(updated.matches(BEGIN).count(), 1);
         assert!(updated.contains("HANDOFF.md"));
         assert_eq!(strip_block(&updated), mine);
-        assert_eq!(strip_block(&with_block(None, &block(false))), "");
+        assert_eq!(strip_block(&with_block(None, &block(false, None))), "");
     }
 }

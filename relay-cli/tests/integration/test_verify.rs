@@ -312,3 +312,48 @@ fn stats_sum_the_call_log_by_peer_and_session() {
     let v: Value = serde_json::from_slice(&later.output().unwrap().stdout).unwrap();
     assert_eq!(v["calls"], 0);
 }
+
+#[test]
+fn git_history_is_the_coordinators_to_write() {
+    let env = TestEnv::new();
+    env.git_init(&[("a.txt", "a\n")]);
+    let out = env.ok(&["init", "--agents", "codex", "--coordinator", "claude"]);
+    assert!(out.contains("AGENTS.md created"), "{out}");
+    assert!(
+        env.read("AGENTS.md")
+            .contains("Git history is claude's to write")
+    );
+    let commit = "git -c user.name=p -c user.email=p@x commit -qam 'peer commit'";
+    let work = format!("echo b >> a.txt && {commit} && git branch side");
+    let (c, text, rec) = call(&env, "commits", &peer(&work, "pass"), &[]);
+    assert_eq!(c, 13, "{text}");
+    assert!(text.contains("git history is claude's to write (relay init --coordinator), but its state changed while the peer ran: moved HEAD, refs/heads/"), "{text}");
+    assert!(text.contains("refs/heads/side created"), "{text}");
+    assert!(
+        rec["workspace"]["refs_changed"].as_array().unwrap().len() == 2,
+        "{rec}"
+    );
+    // Staging alone counts too; file edits do not.
+    let (c, text, _) = call(
+        &env,
+        "stages",
+        &peer("echo c >> a.txt && git add a.txt", "pass"),
+        &[],
+    );
+    assert_eq!(c, 13, "{text}");
+    assert!(text.contains("changed the index"), "{text}");
+    let (c, text, _) = call(&env, "edits", &peer("echo d >> a.txt", "pass"), &[]);
+    assert_eq!(c, 0, "{text}");
+    // The coordinator itself may.
+    let out = env.run(&[
+        "call",
+        "--to",
+        "claude",
+        "--name",
+        "own",
+        "--peer-cmd",
+        &peer(commit, "pass"),
+        "Commit.",
+    ]);
+    assert_eq!(code(&out), 0, "{}", env.render(&out));
+}
