@@ -848,73 +848,16 @@ impl Call<'_> {
             return;
         }
         let log = relay_core::beside(&record.request, relay_core::BESIDE_VERIFY_LOG);
-        let limits = Limits {
-            timeout: Duration::from_millis(self.plan.verify_timeout_ms),
-            idle: None,
-            grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
-            settle: Duration::ZERO,
-            log_cap: 16 * 1024 * 1024,
-        };
-        let mut failed: Option<String> = None;
-        for cmd in &self.plan.verify {
-            if let Ok(mut f) = relay_core::untrusted::open_append(&log) {
-                use std::io::Write as _;
-                let _ = writeln!(f, "$ {cmd}");
-            }
-            let spawn = Spawn {
-                program: PathBuf::from("/bin/sh"),
-                args: vec!["-c".into(), cmd.into()],
-                cwd: self.relay.root().to_path_buf(),
-                env_set: Vec::new(),
-                env_remove: peer::scrub_env(),
-                stdout: log.clone(),
-                stderr: log.clone(),
-                stdin_text: None,
-            };
-            let t = Instant::now();
-            let ended = supervise::start(&spawn).and_then(|child| {
-                supervise::supervise(child, &spawn, &limits, stop, &log, t, &mut |_| {})
-            });
-            let (exit_code, signal, end) = match &ended {
-                Ok(o) => (o.exit_code, o.signal, Some(o.end)),
-                Err(_) => (None, None, None),
-            };
-            let killed = !matches!(end, Some(supervise::End::Exited));
-            record.checks.push(crate::run::Check {
-                cmd: cmd.clone(),
-                exit_code,
-                signal,
-                killed,
-                duration_ms: millis(t.elapsed()),
-                tail: read_tail(&log, 2048),
-            });
-            if let Some(end @ (supervise::End::Interrupted | supervise::End::Terminated)) = end {
-                let outcome = if end == supervise::End::Interrupted {
-                    Outcome::Interrupted
-                } else {
-                    Outcome::Terminated
-                };
-                finish(
-                    record,
-                    outcome,
-                    format!("relay was stopped while it ran `{cmd}`"),
-                );
+        let timeout = Duration::from_millis(self.plan.verify_timeout_ms);
+        let (checks, ran) = run_checks(self.relay.root(), &self.plan.verify, timeout, stop, &log);
+        record.checks = checks;
+        let failed = match ran {
+            Ok(failed) => failed,
+            Err((outcome, why)) => {
+                finish(record, outcome, why);
                 return;
             }
-            if exit_code != Some(0) && failed.is_none() {
-                failed = Some(match (&ended, killed) {
-                    (Err(e), _) => format!("`{cmd}` could not start: {e}"),
-                    (_, true) => format!(
-                        "`{cmd}` was killed after --verify-timeout {}s",
-                        limits.timeout.as_secs()
-                    ),
-                    _ => format!(
-                        "`{cmd}` failed (exit {})",
-                        exit_code.map_or("?".into(), |c| c.to_string())
-                    ),
-                });
-            }
-        }
+        };
         record.verified_by = Some("relay".into());
         record.checked = Some(if failed.is_some() {
             Verify::Fail
@@ -1016,6 +959,96 @@ impl Call<'_> {
             &format!("out of scope ({}): {n}", rules.join("; ")),
         );
     }
+}
+
+/// Runs checks (`--verify-cmd`) in `root`, one after another, each with `/bin/sh -c` under the
+/// same supervision as a peer (its own process group, `timeout`, then the group killed), their
+/// output appended to `log`. Returns each check, and then why the first failed (`Ok(None)`: all
+/// passed), or the outcome when relay itself was stopped.
+pub fn run_checks(
+    root: &Path,
+    cmds: &[String],
+    timeout: Duration,
+    stop: &StopFlags,
+    log: &Path,
+) -> (Vec<run::Check>, Result<Option<String>, (Outcome, String)>) {
+    let limits = Limits {
+        timeout,
+        idle: None,
+        grace: Duration::from_millis(env_u64("RELAY_KILL_GRACE_MS").unwrap_or(1000)),
+        settle: Duration::ZERO,
+        log_cap: 16 * 1024 * 1024,
+    };
+    let mut checks = Vec::new();
+    let mut failed: Option<String> = None;
+    for cmd in cmds {
+        if let Ok(mut f) = relay_core::untrusted::open_append(log) {
+            use std::io::Write as _;
+            let _ = writeln!(f, "$ {cmd}");
+        }
+        let spawn = Spawn {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), cmd.into()],
+            cwd: root.to_path_buf(),
+            env_set: Vec::new(),
+            env_remove: peer::scrub_env(),
+            stdout: log.to_path_buf(),
+            stderr: log.to_path_buf(),
+            stdin_text: None,
+        };
+        let t = Instant::now();
+        let ended = supervise::start(&spawn).and_then(|child| {
+            supervise::supervise(child, &spawn, &limits, stop, log, t, &mut |_| {})
+        });
+        let (exit_code, signal, end) = match &ended {
+            Ok(o) => (o.exit_code, o.signal, Some(o.end)),
+            Err(_) => (None, None, None),
+        };
+        let killed = !matches!(end, Some(End::Exited));
+        checks.push(run::Check {
+            cmd: cmd.clone(),
+            exit_code,
+            signal,
+            killed,
+            duration_ms: millis(t.elapsed()),
+            tail: read_tail(log, 2048),
+        });
+        match end {
+            Some(End::Interrupted) => {
+                return (
+                    checks,
+                    Err((
+                        Outcome::Interrupted,
+                        format!("relay was stopped while it ran `{cmd}`"),
+                    )),
+                );
+            }
+            Some(End::Terminated) => {
+                return (
+                    checks,
+                    Err((
+                        Outcome::Terminated,
+                        format!("relay was stopped while it ran `{cmd}`"),
+                    )),
+                );
+            }
+            _ => {}
+        }
+        if exit_code != Some(0) && failed.is_none() {
+            failed = Some(match (&ended, killed) {
+                (Err(e), _) => format!("`{cmd}` could not start: {e}"),
+                (_, true) => format!(
+                    "`{cmd}` was killed after --verify-timeout {}s",
+                    limits.timeout.as_secs()
+                ),
+                _ => format!(
+                    "`{cmd}` failed (exit {})",
+                    exit_code.map_or("?".into(), |c| c.to_string())
+                ),
+            });
+        }
+    }
+    (checks, Ok(failed))
 }
 
 fn paths(n: usize) -> String {

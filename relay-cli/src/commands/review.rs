@@ -98,18 +98,47 @@ pub struct ReviewArgs {
 pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     let format = if args.json { Format::Json } else { args.format };
+    let Some(report) = review_report(&relay, args, format != Format::Text)? else {
+        return nothing_to_review(format, &relay, args);
+    };
+    if format == Format::Github {
+        append_step_summary(&report);
+    }
+    match report.print(format, &args.name) {
+        Err(e) if crate::error::is_broken_pipe(&e) => {}
+        other => other?,
+    }
+    Ok(report.exit_code)
+}
+
+/// Appends the report as Markdown to `$GITHUB_STEP_SUMMARY` (GitHub's own file, appended to as
+/// GitHub documents), when it is set.
+pub fn append_step_summary(report: &Report) {
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(report.markdown().as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("relay: warning: could not append to $GITHUB_STEP_SUMMARY: {e}");
+        }
+    }
+}
+
+/// Runs the review and decides its report; None when there is nothing to review.
+pub fn review_report(
+    relay: &relay_core::RelayDir,
+    args: &ReviewArgs,
+    quiet: bool,
+) -> anyhow::Result<Option<Report>> {
     let peers = fan::peer_list(&args.with)?;
     check_fan_options(&peers, args.quorum, args.peer_cmd.is_some())?;
     relay_core::fields::check_slug(&args.name).map_err(|m| {
         crate::error::usage(format!("--name {m}"), "names are slugs such as auth-review")
     })?;
-    let scope = match (&args.base, &args.commit, args.files.is_empty()) {
-        (Some(b), _, _) => Scope::Base(b.clone()),
-        (_, Some(c), _) => Scope::Commit(c.clone()),
-        (_, _, false) => Scope::Files(args.files.clone()),
-        _ => Scope::Uncommitted,
-    };
-    let material = review::gather(relay.root(), &scope)?;
+    let material = review::gather(relay.root(), &scope_of(args))?;
     // Every peer is checked (installed, known) before anything is written.
     let plans = peers
         .iter()
@@ -124,7 +153,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if material.is_empty() {
-        return nothing_to_review(&material, format);
+        return Ok(None);
     }
     let new = NewRequest {
         back: None,
@@ -143,7 +172,6 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
             text,
         }),
     };
-    let quiet = format != Format::Text;
     let (records, saved) = if let [plan] = plans.as_slice() {
         let mut req = new;
         req.from = plan.from.clone();
@@ -180,25 +208,16 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         .collect();
     let mut report = Report::decide(reviews, args.quorum, args.fail_on);
     fan::save_report(&mut report, |r| &mut r.saved, &saved);
-    if format == Format::Github
-        && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
-    {
-        // The user's own file (GitHub's), appended to as GitHub documents.
-        use std::io::Write as _;
-        let appended = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&summary)
-            .and_then(|mut f| f.write_all(report.markdown().as_bytes()));
-        if let Err(e) = appended {
-            eprintln!("relay: warning: could not append to $GITHUB_STEP_SUMMARY: {e}");
-        }
+    Ok(Some(report))
+}
+
+fn scope_of(args: &ReviewArgs) -> Scope {
+    match (&args.base, &args.commit, args.files.is_empty()) {
+        (Some(b), _, _) => Scope::Base(b.clone()),
+        (_, Some(c), _) => Scope::Commit(c.clone()),
+        (_, _, false) => Scope::Files(args.files.clone()),
+        _ => Scope::Uncommitted,
     }
-    match report.print(format, &args.name) {
-        Err(e) if crate::error::is_broken_pipe(&e) => {}
-        other => other?,
-    }
-    Ok(report.exit_code)
 }
 
 /// `--quorum` and `--peer-cmd` against the number of peers.
@@ -226,8 +245,24 @@ pub fn check_fan_options(
 
 /// An empty change: nothing for a reviewer to do, which is a pass (CI on a change that only
 /// touches `.relay/`, say); stderr says so.
-fn nothing_to_review(m: &review::Material, format: Format) -> anyhow::Result<u8> {
-    let report = Report {
+fn nothing_to_review(
+    format: Format,
+    relay: &relay_core::RelayDir,
+    args: &ReviewArgs,
+) -> anyhow::Result<u8> {
+    let report = empty_report(&review::gather(relay.root(), &scope_of(args))?);
+    if format == Format::Text {
+        println!("relay review: outcome=nothing-to-review verdict=pass findings=0");
+        eprintln!("relay: {}; no peer was called", report.reason);
+    } else {
+        report.print(format, "review")?;
+    }
+    Ok(exit::OK)
+}
+
+/// The report of an empty change: a pass.
+pub fn empty_report(m: &review::Material) -> Report {
+    Report {
         verdict: "pass",
         exit_code: exit::OK,
         reason: format!("nothing to review: no change in {}", m.what),
@@ -238,12 +273,5 @@ fn nothing_to_review(m: &review::Material, format: Format) -> anyhow::Result<u8>
         findings: Vec::new(),
         verdicts_disagree: false,
         saved: None,
-    };
-    if format == Format::Text {
-        println!("relay review: outcome=nothing-to-review verdict=pass findings=0");
-        eprintln!("relay: {}; no peer was called", report.reason);
-    } else {
-        report.print(format, "review")?;
     }
-    Ok(exit::OK)
 }
