@@ -176,22 +176,18 @@ pub fn review_report(
         let mut req = new;
         req.from = plan.from.clone();
         req.to = plan.peer.clone();
-        let request = crate::record::create_request(&relay, &req, input::now()?)?.path;
+        let request = crate::record::create_request(relay, &req, input::now()?)?.path;
         let stop = StopFlags::install().context("installing signal handlers")?;
-        let call = Call {
-            relay: &relay,
-            plan,
-            quiet,
-        };
+        let call = Call { relay, plan, quiet };
         let record = call.execute(&request, &stop)?;
         (
             vec![record],
             relay_core::beside(&request, relay_core::BESIDE_FINDINGS),
         )
     } else {
-        let members = fan::write_requests(&relay, &args.name, plans, &new)?;
+        let members = fan::write_requests(relay, &args.name, plans, &new)?;
         let records = fan::run(
-            &relay,
+            relay,
             &members,
             args.max_parallel,
             !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
