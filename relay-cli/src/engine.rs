@@ -849,15 +849,13 @@ impl Call<'_> {
         }
         let log = relay_core::beside(&record.request, relay_core::BESIDE_VERIFY_LOG);
         let timeout = Duration::from_millis(self.plan.verify_timeout_ms);
-        let (checks, ran) = run_checks(self.relay.root(), &self.plan.verify, timeout, stop, &log);
-        record.checks = checks;
-        let failed = match ran {
-            Ok(failed) => failed,
-            Err((outcome, why)) => {
-                finish(record, outcome, why);
-                return;
-            }
-        };
+        let ran = run_checks(self.relay.root(), &self.plan.verify, timeout, stop, &log);
+        record.checks = ran.checks;
+        if let Some((outcome, why)) = ran.stopped {
+            finish(record, outcome, why);
+            return;
+        }
+        let failed = ran.failed;
         record.verified_by = Some("relay".into());
         record.checked = Some(if failed.is_some() {
             Verify::Fail
@@ -961,17 +959,25 @@ impl Call<'_> {
     }
 }
 
+/// What [`run_checks`] found.
+pub struct Checked {
+    pub checks: Vec<run::Check>,
+    /// Why the first check failed; None when all passed.
+    pub failed: Option<String>,
+    /// relay itself was stopped (Ctrl-C, SIGTERM) while a check ran: the outcome, and why.
+    pub stopped: Option<(Outcome, String)>,
+}
+
 /// Runs checks (`--verify-cmd`) in `root`, one after another, each with `/bin/sh -c` under the
 /// same supervision as a peer (its own process group, `timeout`, then the group killed), their
-/// output appended to `log`. Returns each check, and then why the first failed (`Ok(None)`: all
-/// passed), or the outcome when relay itself was stopped.
+/// output appended to `log`.
 pub fn run_checks(
     root: &Path,
     cmds: &[String],
     timeout: Duration,
     stop: &StopFlags,
     log: &Path,
-) -> (Vec<run::Check>, Result<Option<String>, (Outcome, String)>) {
+) -> Checked {
     let limits = Limits {
         timeout,
         idle: None,
@@ -1048,7 +1054,11 @@ pub fn run_checks(
             });
         }
     }
-    (checks, Ok(failed))
+    Checked {
+        checks,
+        failed,
+        stopped: None,
+    }
 }
 
 fn paths(n: usize) -> String {
