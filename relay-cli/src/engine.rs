@@ -1019,26 +1019,17 @@ pub fn run_checks(
             duration_ms: millis(t.elapsed()),
             tail: read_tail(log, 2048),
         });
-        match end {
-            Some(End::Interrupted) => {
-                return (
-                    checks,
-                    Err((
-                        Outcome::Interrupted,
-                        format!("relay was stopped while it ran `{cmd}`"),
-                    )),
-                );
-            }
-            Some(End::Terminated) => {
-                return (
-                    checks,
-                    Err((
-                        Outcome::Terminated,
-                        format!("relay was stopped while it ran `{cmd}`"),
-                    )),
-                );
-            }
-            _ => {}
+        let stopped = match end {
+            Some(End::Interrupted) => Some(Outcome::Interrupted),
+            Some(End::Terminated) => Some(Outcome::Terminated),
+            _ => None,
+        };
+        if let Some(o) = stopped {
+            return Checked {
+                checks,
+                failed,
+                stopped: Some((o, format!("relay was stopped while it ran `{cmd}`"))),
+            };
         }
         if exit_code != Some(0) && failed.is_none() {
             failed = Some(match (&ended, killed) {
