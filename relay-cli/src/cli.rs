@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    board, call, cancel, clean, completions, deliberate, doctor, fan, handoff, hook, inbox, init,
-    list, note, req, res, review, show, skill, spec, stats, status, validate, wait,
+    board, call, cancel, ci, clean, completions, deliberate, doctor, fan, handoff, hook, inbox,
+    init, list, note, req, res, review, show, skill, spec, stats, status, validate, wait,
 };
 
 const ABOUT: &str =
@@ -79,6 +79,7 @@ pub struct Cli {
 pub enum Command {
     Call(call::CallArgs),
     Review(review::ReviewArgs),
+    Ci(ci::CiArgs),
     Fan(fan::FanArgs),
     Deliberate(deliberate::DeliberateArgs),
     Handoff(handoff::HandoffArgs),

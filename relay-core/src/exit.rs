@@ -30,6 +30,8 @@ pub const REFUSED: u8 = 16;
 pub const OPEN_WORK: u8 = 17;
 /// `relay call --verify-cmd`: the peer's `verify` and relay's own run of the checks disagree.
 pub const VERIFY_MISMATCH: u8 = 18;
+/// `relay ci`: a reviewer is not available on this machine (its CLI is missing, or no network).
+pub const UNAVAILABLE: u8 = 19;
 /// `relay call`: the reply says `status: done` but `verify: fail`.
 pub const VERIFY_FAILED: u8 = 10;
 /// `relay call`: the reply says `status: error`.
@@ -112,6 +114,11 @@ pub const TABLE: &[(u8, &str, &str)] = &[
         VERIFY_MISMATCH,
         "verify-mismatch",
         "call: the peer's verify and relay's own run of --verify-cmd disagree",
+    ),
+    (
+        UNAVAILABLE,
+        "unavailable",
+        "ci: a reviewer is not available here (CLI missing, no network)",
     ),
     (TIMEOUT, "timeout", "call: peer timed out and was killed"),
     (

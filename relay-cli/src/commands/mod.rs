@@ -3,6 +3,7 @@
 pub mod board;
 pub mod call;
 pub mod cancel;
+pub mod ci;
 pub mod clean;
 pub mod completions;
 pub mod deliberate;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Show(args) => show::run(root, &args),
         Command::Call(args) => call::run(root, &args),
         Command::Review(args) => review::run(root, &args),
+        Command::Ci(args) => ci::run(root, &args),
         Command::Fan(args) => fan::run(root, &args),
         Command::Deliberate(args) => deliberate::run(root, &args),
         Command::Init(args) => init::run(root, &args),

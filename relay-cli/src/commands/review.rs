@@ -102,7 +102,7 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
         return nothing_to_review(format, &relay, args);
     };
     if format == Format::Github {
-        append_step_summary(&report);
+        append_step_summary(&report.markdown());
     }
     match report.print(format, &args.name) {
         Err(e) if crate::error::is_broken_pipe(&e) => {}
@@ -111,16 +111,16 @@ pub fn run(root: Option<&PathBuf>, args: &ReviewArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code)
 }
 
-/// Appends the report as Markdown to `$GITHUB_STEP_SUMMARY` (GitHub's own file, appended to as
-/// GitHub documents), when it is set.
-pub fn append_step_summary(report: &Report) {
+/// Appends Markdown to `$GITHUB_STEP_SUMMARY` (GitHub's own file, appended to as GitHub
+/// documents), when it is set.
+pub fn append_step_summary(markdown: &str) {
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
         use std::io::Write as _;
         let appended = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(&summary)
-            .and_then(|mut f| f.write_all(report.markdown().as_bytes()));
+            .and_then(|mut f| f.write_all(markdown.as_bytes()));
         if let Err(e) = appended {
             eprintln!("relay: warning: could not append to $GITHUB_STEP_SUMMARY: {e}");
         }

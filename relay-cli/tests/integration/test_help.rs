@@ -28,6 +28,7 @@ fn subcommand_help() {
     for cmd in [
         "call",
         "review",
+        "ci",
         "fan",
         "deliberate",
         "handoff",

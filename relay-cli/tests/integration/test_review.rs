@@ -595,24 +595,7 @@ fn sarif_and_rdjsonl_pass_the_official_validators_and_fingerprints_are_stable() 
     let Some(dir) = validators() else { return };
     let log = r.env.root.parent().unwrap().join("review.sarif");
     std::fs::write(&log, serde_json::to_string_pretty(&sarif).unwrap()).unwrap();
-    let checked = r.env.root.parent().unwrap().join("validated.sarif");
-    let (ok, text) = run_tool(
-        &dir.join("sarif-multitool"),
-        &[
-            "validate",
-            log.to_str().unwrap(),
-            "-o",
-            checked.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(ok, "{text}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&checked).unwrap()).unwrap();
-    let errors: Vec<&Value> = report["runs"][0]["results"]
-        .as_array()
-        .map(|a| a.iter().filter(|r| r["level"] == "error").collect())
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "SARIF validator errors: {errors:#?}");
+    assert_valid_sarif(&dir, &log);
     for line in rdjsonl.lines() {
         let (ok, text) = run_tool(
             &dir.join("rdformat-validator"),
@@ -950,4 +933,111 @@ fn clean_removes_a_summary_with_its_exchanges() {
     let done = r.env.ok(&["clean"]);
     assert!(done.contains("removed 3, kept 0"), "{done}");
     assert!(!r.env.root.join(summary).exists());
+}
+
+/// Checks a SARIF file with Microsoft's validator (`sarif-multitool validate`): no error.
+fn assert_valid_sarif(dir: &Path, log: &Path) {
+    let checked = log.with_extension("validated.sarif");
+    let (ok, text) = run_tool(
+        &dir.join("sarif-multitool"),
+        &[
+            "validate",
+            log.to_str().unwrap(),
+            "-o",
+            checked.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&checked).unwrap()).unwrap();
+    let errors: Vec<&Value> = report["runs"][0]["results"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| r["level"] == "error").collect())
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "SARIF validator errors: {errors:#?}");
+}
+
+/// `relay ci` with a branch off main: its exit codes for each verdict, relay's own checks, an
+/// unavailable reviewer, and the files it leaves for the pipeline.
+#[test]
+fn ci_gates_on_the_verdict_the_checks_and_availability() {
+    let r = Review::new();
+    r.env.git(&["checkout", "-q", "-b", "feature"]);
+    r.change();
+    r.env.git(&["commit", "-qam", "change line 2"]);
+    let ci = |args: &[&str], extra_env: &[(&str, &str)]| {
+        let mut cmd = r.env.cmd(&[&["ci", "--base", "main"], args].concat());
+        cmd.env("RELAY_CONFIG", &r.cfg);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let result: Value = serde_json::from_str(&r.env.read(".relay/ci/result.json")).unwrap();
+        (code(&out), r.render(&out), result)
+    };
+    let f = finding("Off by one", "src/lib.rs", 2, 2, 2);
+    r.peers(&[("alpha", "auto", &body(&[f.clone()], true))]);
+    let summary = r.env.root.parent().unwrap().join("step-summary.md");
+    let (c, text, result) = ci(
+        &[
+            "--with",
+            "alpha",
+            "--verify-cmd",
+            "git diff --quiet main -- README.md",
+        ],
+        &[
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_ACTIONS", "true"),
+        ],
+    );
+    assert_eq!(c, 0, "{text}");
+    assert!(
+        text.starts_with("::warning file=src/lib.rs,line=2"),
+        "{text}"
+    );
+    assert!(text.contains("relay ci: verdict=pass exit=0 findings=1 summary=$ROOT/.relay/ci/summary.md sarif=$ROOT/.relay/ci/relay.sarif json=$ROOT/.relay/ci/result.json"), "{text}");
+    assert_eq!(result["verdict"], "pass");
+    assert_eq!(result["checks"][0]["exit_code"], 0);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("## relay ci: pass") && md.contains("Off by one"),
+        "{md}"
+    );
+    if let Some(dir) = validators() {
+        assert_valid_sarif(&dir, &r.env.root.join(".relay/ci/relay.sarif"));
+    }
+    // The verdict fails: 14. A check fails: 10.
+    r.peers(&[("alpha", "auto", &body(&[f], false))]);
+    let (c, text, result) = ci(&["--with", "alpha"], &[]);
+    assert_eq!(
+        (c, result["verdict"].as_str()),
+        (14, Some("fail")),
+        "{text}"
+    );
+    r.peers(&[("alpha", "auto", &body(&[], true))]);
+    let (c, text, result) = ci(&["--with", "alpha", "--verify-cmd", "exit 4"], &[]);
+    assert_eq!(c, 10, "{text}");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`exit 4` failed (exit 4)"),
+        "{result}"
+    );
+    // A reviewer whose CLI is not on this machine: 19, said once, nothing run.
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {"ghost": {"command": ["relay-no-such-cli"]}}}).to_string(),
+    )
+    .unwrap();
+    let (c, text, result) = ci(&["--with", "ghost"], &[]);
+    assert_eq!(c, 19, "{text}");
+    assert_eq!(result["verdict"], "unavailable");
+    assert!(
+        result["unavailable"][0]
+            .as_str()
+            .unwrap()
+            .contains("`relay-no-such-cli` not found on PATH"),
+        "{result}"
+    );
 }
