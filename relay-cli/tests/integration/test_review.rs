@@ -976,7 +976,7 @@ fn ci_gates_on_the_verdict_the_checks_and_availability() {
         (code(&out), r.render(&out), result)
     };
     let f = finding("Off by one", "src/lib.rs", 2, 2, 2);
-    r.peers(&[("alpha", "auto", &body(&[f.clone()], true))]);
+    r.peers(&[("alpha", "auto", &body(std::slice::from_ref(&f), true))]);
     let summary = r.env.root.parent().unwrap().join("step-summary.md");
     let (c, text, result) = ci(
         &[
