@@ -57,6 +57,11 @@ pub struct CiArgs {
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::commands::call::parse_duration_arg)]
     pub timeout: std::time::Duration,
 
+    /// Skip asking each reviewer a one-line prompt first (which tells a reviewer that is not
+    /// logged in, or cannot reach its model, from one that fails the review).
+    #[arg(long)]
+    pub no_probe: bool,
+
     /// Where the summary, SARIF and JSON go (default: .relay/ci/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -103,27 +108,48 @@ pub fn run(root: Option<&PathBuf>, args: &CiArgs) -> anyhow::Result<u8> {
         verify_timeout: args.verify_timeout,
         writes: Vec::new(),
     };
-    // A peer this machine cannot run is said once, with its own exit code.
+    // A peer this machine cannot run (no CLI, no network; not logged in, unless --no-probe) is
+    // said once, with its own exit code, before any request is written.
     let peers = crate::fan::peer_list(&args.with)?;
-    let unavailable: Vec<String> = peers
-        .iter()
-        .filter_map(|p| {
-            CallPlan::prepare(p, None, Mode::ReadOnly, None, &run_args)
-                .err()
-                .filter(|e| {
-                    e.chain().any(|c| {
-                        matches!(
-                            c.downcast_ref::<crate::error::ExpectedError>(),
-                            Some(
-                                crate::error::ExpectedError::PeerNotFound { .. }
-                                    | crate::error::ExpectedError::NoNetwork { .. }
-                            )
-                        )
-                    })
-                })
-                .map(|e| format!("{p}: {}", crate::error::render(&e)))
-        })
-        .collect();
+    let all = crate::peer::all_peers()?;
+    let mut unavailable = Vec::new();
+    for p in &peers {
+        if let Err(e) = CallPlan::prepare(p, None, Mode::ReadOnly, None, &run_args) {
+            let missing = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<crate::error::ExpectedError>(),
+                    Some(
+                        crate::error::ExpectedError::PeerNotFound { .. }
+                            | crate::error::ExpectedError::NoNetwork { .. }
+                    )
+                )
+            });
+            if !missing {
+                return Err(e);
+            }
+            unavailable.push(format!("{p}: {}", crate::error::render(&e)));
+        } else if !args.no_probe
+            && let Some(spec) = all.get(p)
+        {
+            let check = crate::commands::doctor::check_peer(
+                p,
+                spec,
+                Some(std::time::Duration::from_secs(90)),
+            );
+            if !check.ok {
+                unavailable.push(format!(
+                    "{p}: {}{}",
+                    check
+                        .probe_error
+                        .unwrap_or_else(|| "it does not answer".into()),
+                    check
+                        .fix
+                        .map(|f| format!(" (fix: {f})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
     let (report, exit_code, reason) = if unavailable.is_empty() {
         let review_args = ReviewArgs {
             with: args.with.clone(),

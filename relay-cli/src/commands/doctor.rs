@@ -44,7 +44,7 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
-struct PeerCheck {
+pub struct PeerCheck {
     name: String,
     program: String,
     path: Option<PathBuf>,
@@ -54,12 +54,12 @@ struct PeerCheck {
     answers: Option<bool>,
     /// The peer's own words when it could not answer (`Not logged in`, a network error, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
-    probe_error: Option<String>,
+    pub probe_error: Option<String>,
     /// How long the probe took, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     probe_ms: Option<u64>,
-    ok: bool,
-    fix: Option<String>,
+    pub ok: bool,
+    pub fix: Option<String>,
 }
 
 /// What the probe asks: one word back, no tools, no files.
@@ -206,7 +206,9 @@ fn run_quiet(
     Some((outcome, out, err))
 }
 
-fn check_peer(name: &str, spec: &PeerSpec, probe_timeout: Option<Duration>) -> PeerCheck {
+/// Checks one peer: installed, the flags relay uses, and (with a timeout) that it answers a
+/// one-line prompt.
+pub fn check_peer(name: &str, spec: &PeerSpec, probe_timeout: Option<Duration>) -> PeerCheck {
     let program = spec.program().to_owned();
     let Ok(path) = which::which(&program) else {
         return PeerCheck {

