@@ -160,3 +160,87 @@ fn a_deliberation_with_a_real_cli() {
         "{r:#}"
     );
 }
+
+/// `relay ci` on a branch with a real diff, against real codex and against a fan of all three
+/// (quorum 2): each reviewer is probed first, the findings come back, relay's own check runs,
+/// and the files for the pipeline are written.
+#[test]
+fn ci_reviews_a_branch_with_the_real_clis() {
+    let Some(sim) = harness() else { return };
+    let repo = Repo::new();
+    repo.commit(&[("src/lib.rs", LIB)]);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&repo.root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let base = git(&["rev-parse", "--abbrev-ref", "HEAD"]);
+    git(&["checkout", "-q", "-b", "feature"]);
+    std::fs::write(
+        repo.root.join("src/lib.rs"),
+        LIB.replace("    1\n", "    1 + 1\n"),
+    )
+    .unwrap();
+    git(&["commit", "-qam", "one is two"]);
+    let body = findings_body();
+    for with in ["codex", "codex,claude,gemini"] {
+        let mut args = vec![
+            "ci",
+            "--with",
+            with,
+            "--base",
+            &base,
+            "--verify-cmd",
+            "grep -q '1 + 1' src/lib.rs",
+        ];
+        if with.contains(',') {
+            args.extend(["--quorum", "2"]);
+        }
+        let out = std::process::Command::new(sim.join("with-peer-sim"))
+            .args([
+                "--quiet",
+                "--env",
+                "MOCKLLM_REPLY_VIA=auto",
+                "--env",
+                &body,
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_relay"))
+            .args(&args)
+            .current_dir(&repo.root)
+            .env_remove("RELAY_ROOT")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{with}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(14),
+            "a verdict `patch is incorrect`: {text}"
+        );
+        let result: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo.root.join(".relay/ci/result.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(result["verdict"], "fail", "{text}");
+        assert_eq!(result["checks"][0]["exit_code"], 0, "{text}");
+        let peers = result["review"]["peers"].as_array().unwrap();
+        assert_eq!(peers.len(), with.split(',').count(), "{text}");
+        assert!(peers.iter().all(|p| p["outcome"] == "ok"), "{text}");
+        assert_eq!(
+            result["review"]["findings"][0]["title"], "one() no longer returns 1",
+            "{text}"
+        );
+        assert!(repo.root.join(".relay/ci/relay.sarif").is_file());
+        assert!(repo.root.join(".relay/ci/summary.md").is_file());
+    }
+}
