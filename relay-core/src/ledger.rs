@@ -475,6 +475,28 @@ pub fn finality(entries: &[Entry]) -> Finality {
 /// value of `KEY=`/`TOKEN=`/`SECRET=`/`PASSWORD=` style assignments.
 pub fn redact(text: &str) -> String {
     use std::sync::OnceLock;
+    // Most texts hold nothing like a secret: a scan for the words and prefixes every rule
+    // needs spares compiling the rules (a millisecond, at every request relay records).
+    const HINTS: [&str; 14] = [
+        "private key",
+        "authorization",
+        "sk-",
+        "gh",
+        "github_pat_",
+        "akia",
+        "asia",
+        "aiza",
+        "xox",
+        "npm_",
+        "eyj",
+        "key",
+        "token",
+        "secret",
+    ];
+    let lower = text.to_ascii_lowercase();
+    if !HINTS.iter().any(|h| lower.contains(h)) && !lower.contains("passw") {
+        return text.to_owned();
+    }
     static RULES: OnceLock<Vec<regex::Regex>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
@@ -534,6 +556,7 @@ mod tests {
                 "[REDACTED]\nafter",
             ),
             ("plain text stays", "plain text stays"),
+            ("db_password: hunter2", "db_password: [REDACTED]"),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
