@@ -211,17 +211,9 @@ pub struct PeerResult {
 impl PeerResult {
     pub fn of(r: &RunRecord) -> PeerResult {
         let outcome = r.outcome.unwrap_or(Outcome::NoReply);
-        let body = matches!(
-            outcome,
-            Outcome::Ok
-                | Outcome::VerifyFailed
-                | Outcome::StatusError
-                | Outcome::Blocked
-                | Outcome::Refused
-                | Outcome::Salvaged
-        )
-        .then(|| crate::result::reply_body(&r.reply))
-        .flatten();
+        let body = (outcome.replied() || outcome == Outcome::Salvaged)
+            .then(|| crate::result::reply_body(&r.reply))
+            .flatten();
         PeerResult {
             peer: r.peer.clone(),
             exchange: r.exchange.clone(),
@@ -265,12 +257,7 @@ impl FanReport {
         let k = quorum.unwrap_or(n).clamp(1, n.max(1));
         let passes = peers.iter().filter(|p| p.passed()).count();
         // A reply that says error or verify fail is an answer: it cannot turn into a pass.
-        let answered = |p: &&PeerResult| {
-            matches!(
-                p.outcome,
-                Outcome::VerifyFailed | Outcome::StatusError | Outcome::Blocked | Outcome::Refused
-            )
-        };
+        let answered = |p: &&PeerResult| p.outcome.replied() && p.outcome != Outcome::Ok;
         let failed = peers.iter().filter(answered).count();
         let (verdict, exit_code, reason) = if passes >= k {
             (

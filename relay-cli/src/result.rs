@@ -73,16 +73,10 @@ fn print_inner(r: &RunRecord, json: bool) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    let ok = matches!(
-        r.outcome,
-        Some(
-            Outcome::Ok
-                | Outcome::VerifyFailed
-                | Outcome::StatusError
-                | Outcome::Blocked
-                | Outcome::Refused,
-        )
-    );
+    // A reply speaks for itself; anything else (and relay contradicting it) needs the reason.
+    let ok = r
+        .outcome
+        .is_some_and(|o| o.replied() && o != Outcome::VerifyMismatch);
     if !ok {
         let mut err = std::io::stderr().lock();
         if let Some(reason) = &r.reason {

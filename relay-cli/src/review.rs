@@ -520,16 +520,7 @@ pub fn judge(root: &Path, record: RunRecord) -> PeerReview {
 /// What a finished call's reply holds in a structured `format` (findings, sections): only a
 /// valid reply counts (done, verify failed, or status error), checked again as it is read.
 pub fn structured_reply(record: &RunRecord, format: &str) -> Option<KindReply> {
-    if !matches!(
-        record.outcome,
-        Some(
-            Outcome::Ok
-                | Outcome::VerifyFailed
-                | Outcome::StatusError
-                | Outcome::Blocked
-                | Outcome::Refused,
-        )
-    ) {
+    if !record.outcome.is_some_and(Outcome::replied) {
         return None;
     }
     let text = relay_core::read_text(&record.reply, relay_core::FileKind::Response).ok()?;

@@ -47,6 +47,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The peer answered with a valid reply, whatever it said (done, error, blocked, refused,
+    /// verify fail, or a verify relay's checks contradict): its body is its answer.
+    pub fn replied(self) -> bool {
+        matches!(
+            self,
+            Outcome::Ok
+                | Outcome::VerifyFailed
+                | Outcome::StatusError
+                | Outcome::Blocked
+                | Outcome::Refused
+                | Outcome::VerifyMismatch
+        )
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Ok => exit::OK,
