@@ -109,19 +109,6 @@ pub fn build(
     let mut out = Vec::with_capacity(survey.len());
     for dir in &survey {
         let mut board = session_board(relay, dir, &open, now, stale)?;
-        // A request written by hand has no record entry: its title is its task's first line.
-        for item in board.open.iter_mut().chain(&mut board.running) {
-            if item.title.is_empty()
-                && let Ok(req) = relay_core::read_request(&item.request)
-            {
-                item.title = crate::record::first_line(&match relay_core::handoff::Handoff::parse(
-                    &req.body,
-                ) {
-                    Ok(h) if item.kind == relay_core::HANDOFF => h.ask,
-                    _ => req.body,
-                });
-            }
-        }
         board.plan = board
             .blocked
             .iter()
@@ -161,7 +148,11 @@ fn session_board(
         created: o.created,
         age_s: age(o.created),
         stale: o.created.is_some_and(|c| now - c > stale),
-        title: title_of(&entries, &o.exchange),
+        title: if o.title.is_empty() {
+            title_of(&entries, &o.exchange)
+        } else {
+            o.title.clone()
+        },
         request: o.request.clone(),
     };
     let here =
@@ -180,6 +171,7 @@ fn session_board(
         })
         .filter_map(|r| match relay_core::read_header(r) {
             Ok(relay_core::Message::Request(req)) => Some(Open {
+                title: String::new(),
                 exchange: req.reference(),
                 from: Some(req.from),
                 to: req.to,

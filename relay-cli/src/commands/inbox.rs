@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use relay_core::{Message, RelayDir, exit};
+use relay_core::{RelayDir, exit};
 use serde::Serialize;
 
 use crate::input;
@@ -53,6 +53,9 @@ pub struct Open {
     pub exchange: String,
     pub from: Option<String>,
     pub to: String,
+    /// The first line of the task (a handoff's ask).
+    #[serde(default)]
+    pub title: String,
     pub kind: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<time::OffsetDateTime>,
@@ -206,10 +209,16 @@ pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open>
             None => {
                 learned = true;
                 // A request that does not parse (or a link: never followed) is nobody's task.
-                let Ok(Message::Request(req)) = relay_core::read_header(request) else {
+                let Ok(req) = relay_core::read_request(request) else {
                     continue;
                 };
+                let handoff = req.kind.as_deref() == Some(relay_core::HANDOFF);
+                let title = match relay_core::handoff::Handoff::parse(&req.body) {
+                    Ok(h) if handoff => h.ask,
+                    _ => req.body.clone(),
+                };
                 CacheEntry {
+                    title: crate::record::first_line(&title),
                     exchange: req.reference(),
                     to: req.to,
                     from: req.from,
@@ -222,6 +231,7 @@ pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open>
             exchange: entry.exchange.clone(),
             from: Some(entry.from.clone()),
             to: entry.to.clone(),
+            title: entry.title.clone(),
             kind: entry.kind.clone(),
             created: entry.created,
             reply: relay_core::reply_path(request),
@@ -232,7 +242,7 @@ pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open>
     // Answered or removed requests drop out; a cache that cannot be saved is only slower.
     if learned || !cache.entries.is_empty() {
         let _ = InboxCache {
-            v: 2,
+            v: 3,
             entries: fresh,
         }
         .save(relay);
@@ -256,6 +266,7 @@ struct InboxCache {
 #[derive(Clone, Serialize, serde::Deserialize)]
 struct CacheEntry {
     exchange: String,
+    title: String,
     to: String,
     from: String,
     kind: String,
@@ -271,7 +282,7 @@ impl InboxCache {
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice::<InboxCache>(&b).ok())
-            .filter(|c| c.v == 2)
+            .filter(|c| c.v == 3)
             .unwrap_or_default()
     }
 
