@@ -91,6 +91,16 @@ pub struct PeerSpec {
     /// from them (`--from`) and removes them from every peer's environment.
     #[serde(default)]
     pub markers: Vec<String>,
+    /// The agent's instruction file at the project root (`relay init` keeps its block there).
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// The agent's configuration directory (in HOME, or the project with `--project`): its
+    /// skills (`<dir>/skills/`), settings and hooks live there.
+    #[serde(default)]
+    pub config_dir: Option<String>,
+    /// An environment variable that moves the user's configuration directory.
+    #[serde(default)]
+    pub config_dir_env: Option<String>,
 }
 
 fn text() -> OutputFormat {
@@ -167,6 +177,9 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "CODEX_SANDBOX_NETWORK_DISABLED",
                 "CODEX_THREAD_ID",
             ]),
+            instructions: Some("AGENTS.md".into()),
+            config_dir: Some(".codex".into()),
+            config_dir_env: Some("CODEX_HOME".into()),
         },
         // `--` ends the variadic flags before the prompt. acceptEdits lets the Write tool
         // write inside the working directory (the project root, which holds .relay/).
@@ -211,6 +224,9 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
                 "CLAUDE_CODE_ENTRYPOINT",
                 "CLAUDE_CODE_SSE_PORT",
             ]),
+            instructions: Some("CLAUDE.md".into()),
+            config_dir: Some(".claude".into()),
+            config_dir_env: Some("CLAUDE_CONFIG_DIR".into()),
         },
         // `--skip-trust`: otherwise gemini exits 55 in a folder it was never told to trust.
         // auto_edit offers write_file (enough for the reply); default offers no write tool.
@@ -252,6 +268,9 @@ pub fn builtin(name: &str) -> Option<PeerSpec> {
             ]),
             request_on_stdin: true,
             markers: s(&["GEMINI_CLI"]),
+            instructions: Some("GEMINI.md".into()),
+            config_dir: Some(".gemini".into()),
+            config_dir_env: None,
         },
         _ => return None,
     };
@@ -362,6 +381,9 @@ pub fn from_shell(cmd: &str) -> PeerSpec {
         required_flags: Vec::new(),
         request_on_stdin: false,
         markers: Vec::new(),
+        instructions: None,
+        config_dir: None,
+        config_dir_env: None,
     }
 }
 

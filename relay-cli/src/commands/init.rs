@@ -89,12 +89,11 @@ fn block(handoff_file: bool, coordinator: Option<&str>) -> String {
     b
 }
 
-fn file_of(agent: &str) -> &'static str {
-    match agent {
-        "claude" => "CLAUDE.md",
-        "codex" => "AGENTS.md",
-        _ => "GEMINI.md",
-    }
+/// The agent's instruction file, from the peer table.
+fn file_of(agent: &str) -> String {
+    crate::peer::builtin(agent)
+        .and_then(|spec| spec.instructions)
+        .expect("--agents takes built-in agents, each with its instruction file")
 }
 
 pub fn run(root: Option<&PathBuf>, args: &InitArgs) -> anyhow::Result<u8> {

@@ -169,18 +169,19 @@ fn home() -> anyhow::Result<PathBuf> {
         .context("HOME is not set: cannot find the agents' user directories (use --project)")
 }
 
-/// The agent's configuration directory in this scope.
+/// The agent's configuration directory in this scope (from the peer table: its name, and the
+/// variable that moves the user's).
 pub(crate) fn agent_dir(agent: Agent, project: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dot = format!(".{}", agent.name());
-    Ok(match (project, agent) {
-        (Some(root), _) => root.join(dot),
-        (None, Agent::Claude) => {
-            env_dir("CLAUDE_CONFIG_DIR").map_or_else(|| home().map(|h| h.join(dot)), Ok)?
-        }
-        (None, Agent::Codex) => {
-            env_dir("CODEX_HOME").map_or_else(|| home().map(|h| h.join(dot)), Ok)?
-        }
-        (None, Agent::Gemini) => home()?.join(dot),
+    let spec = crate::peer::builtin(agent.name()).expect("every agent is a built-in peer");
+    let dot = spec
+        .config_dir
+        .expect("every built-in agent has a configuration directory");
+    Ok(match project {
+        Some(root) => root.join(dot),
+        None => match spec.config_dir_env.as_deref().and_then(env_dir) {
+            Some(dir) => dir,
+            None => home()?.join(dot),
+        },
     })
 }
 
