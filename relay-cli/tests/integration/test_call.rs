@@ -665,7 +665,7 @@ fn a_broken_config_file_is_named_with_its_line() {
     let text = c.render(&out).replace(cfg.to_str().unwrap(), "$CONFIG");
     assert_snapshot!(text, @"
     ------- stderr -------
-    relay: $HOME/bad.yaml:4: peers.mine: unknown field `colour`, expected one of `command`, `modes`, `model`, `effort`, `resume`, `env`, `full_env`, `unset_env`, `output`, `install_hint`, `login_hint`, `help_args`, `required_flags`, `request_on_stdin`, `markers` at line 4 column 5
+    relay: $HOME/bad.yaml:4: peers.mine: unknown field `colour`, expected one of `command`, `modes`, `model`, `effort`, `resume`, `env`, `full_env`, `unset_env`, `output`, `install_hint`, `login_hint`, `help_args`, `required_flags`, `request_on_stdin`, `markers`, `instructions`, `config_dir`, `config_dir_env` at line 4 column 5
     [exit status: 1]
     ");
     assert!(c.env.relay_files().is_empty());
