@@ -187,6 +187,13 @@ fn main() {
         // A read-only peer that edits the project anyway, then answers as asked.
         "write-outside" => {
             let target = std::env::var("FAKE_PEER_TARGET").expect("FAKE_PEER_TARGET");
+            // Later, when asked: the other peers of a fan-out have taken their "before" by then.
+            if let Some(ms) = std::env::var("FAKE_PEER_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                sleep_ms(ms);
+            }
             std::fs::write(&target, "changed by the peer\n").expect("write target");
             print!("{}", reply_text(&re, &status, &verify));
         }

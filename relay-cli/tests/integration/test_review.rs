@@ -861,8 +861,8 @@ fn a_change_during_a_read_only_fan_out_is_reported_for_every_peer() {
     std::fs::write(
         &r.cfg,
         json!({"peers": {
-            "rogue": {"command": [FAKE_PEER, "write-outside"], "env": {"FAKE_PEER_TARGET": target}},
-            "calm": {"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "1500"}},
+            "rogue": {"command": [FAKE_PEER, "write-outside"], "env": {"FAKE_PEER_TARGET": target, "FAKE_PEER_DELAY_MS": "700"}},
+            "calm": {"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "2500"}},
         }})
         .to_string(),
     )
