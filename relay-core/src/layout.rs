@@ -148,6 +148,22 @@ impl RelayDir {
         self.dir.join(session)
     }
 
+    /// `.relay/<name>` (a session, `.cache`, `.hooks`), created if missing; one that is (or
+    /// leads through) a link out of `.relay/` is refused, never written through.
+    pub fn subdir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.dir.join(name);
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Io {
+                    path: dir,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        self.contain(&dir)
+    }
+
     /// `path`, made absolute and checked to stay inside `.relay/` (symlinks resolved for the
     /// part that exists).
     pub fn contain(&self, path: &Path) -> Result<PathBuf> {

@@ -227,18 +227,8 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
     }
     relay.ensure()?;
     let path = ledger_path(relay, new.session.as_deref());
-    if let Some(dir) = path.parent().filter(|_| new.session.is_some()) {
-        match std::fs::create_dir(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Io {
-                    path: dir.to_path_buf(),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-        // A session directory that is a link out of .relay/ is refused, not followed.
-        relay.contain(dir)?;
+    if let Some(session) = &new.session {
+        relay.subdir(session)?;
     }
     let io = |source| Error::Io {
         path: path.clone(),

@@ -157,13 +157,8 @@ fn decide(root: Option<&PathBuf>, agent: Agent) -> anyhow::Result<Option<String>
     if blocks >= MAX_BLOCKS {
         return Ok(None);
     }
-    let dir = counter.parent().expect("has a parent");
-    match std::fs::create_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-        _ => {}
-    }
     // `.hooks` planted as a link out of `.relay/` is refused (and the hook fails open).
-    relay.contain(dir)?;
+    relay.subdir(".hooks")?;
     relay_core::write_replace(&counter, format!("{}\n", blocks + 1).as_bytes())?;
     crate::record::append(
         &relay,

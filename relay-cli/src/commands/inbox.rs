@@ -116,7 +116,7 @@ pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
 
 /// Where relay keeps its caches: a directory of its own, so that writing one does not change
 /// the modification time of `.relay/` the stamps rely on.
-const CACHE_DIR: &str = ".cache";
+pub const CACHE_DIR: &str = ".cache";
 
 fn nanos(t: std::time::SystemTime) -> i128 {
     match t.duration_since(std::time::UNIX_EPOCH) {
@@ -170,21 +170,10 @@ impl OpenStamp {
     }
 
     fn save(&self, relay: &RelayDir, path: &std::path::Path) -> anyhow::Result<()> {
-        cache_dir(relay)?;
+        relay.subdir(CACHE_DIR)?;
         relay_core::write_replace(path, &serde_json::to_vec(self)?)?;
         Ok(())
     }
-}
-
-/// `.relay/.cache/`, created if needed; one planted as a link out of the project is refused,
-/// not written through.
-fn cache_dir(relay: &RelayDir) -> anyhow::Result<std::path::PathBuf> {
-    let dir = relay.path().join(CACHE_DIR);
-    match std::fs::create_dir(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-        _ => {}
-    }
-    Ok(relay.contain(&dir)?)
 }
 
 /// Every open request, newest first. Candidates come from directory listings alone (no reply,
@@ -287,7 +276,7 @@ impl InboxCache {
     }
 
     fn save(&self, relay: &RelayDir) -> anyhow::Result<()> {
-        cache_dir(relay)?;
+        relay.subdir(CACHE_DIR)?;
         let text = serde_json::to_vec(self)?;
         relay_core::write_replace(&relay.path().join(INBOX_CACHE), &text)?;
         Ok(())
