@@ -26,6 +26,15 @@ pub fn age(now: OffsetDateTime, then: Option<OffsetDateTime>) -> String {
     }
 }
 
+/// A time as RFC 3339 (`2026-11-21T16:30:00Z`), or `?` when there is none.
+pub fn time(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_else(|| "?".into())
+}
+
 /// Seconds from `then` to `now`, for JSON.
 pub fn age_seconds(now: OffsetDateTime, then: Option<OffsetDateTime>) -> Option<i64> {
     then.map(|t| (now - t).whole_seconds().max(0))

@@ -132,14 +132,6 @@ pub struct TakeoverArgs {
     pub session: Option<String>,
 }
 
-fn fmt_time(t: Option<time::OffsetDateTime>) -> String {
-    t.and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
-    .unwrap_or_else(|| "?".into())
-}
-
 fn stale_of(d: std::time::Duration) -> time::Duration {
     time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
@@ -274,7 +266,7 @@ fn markdown(relay: &RelayDir, boards: &[&SessionBoard], now: time::OffsetDateTim
     let _ = writeln!(
         out,
         "Written by `relay board --md` at {}. Each open item is a request file: read it, do the task, and write the reply file its footer names (`relay next` does this for agents with relay).\n",
-        fmt_time(Some(now.replace_nanosecond(0).unwrap_or(now)))
+        crate::output::time(Some(now.replace_nanosecond(0).unwrap_or(now)))
     );
     if boards.is_empty() {
         out.push_str("Nothing is open.\n");
@@ -475,10 +467,7 @@ pub fn log(root: Option<&PathBuf>, args: &LogArgs) -> anyhow::Result<u8> {
         writeln!(out, "nothing recorded in {}", path.display())?;
     }
     for e in entries {
-        let time = e
-            .time
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let time = crate::output::time(Some(e.time));
         let mut what = e.kind.as_str().to_owned();
         if let Some(to) = &e.to {
             what = format!("{what} ->{to}");
@@ -732,7 +721,7 @@ fn takeover_prompt(relay: &RelayDir, b: &SessionBoard, agent: &str) -> String {
             format!(
                 "{} is stale (open since {})",
                 i.exchange,
-                fmt_time(i.created)
+                crate::output::time(i.created)
             )
         }))
         .collect();

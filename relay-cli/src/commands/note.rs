@@ -219,9 +219,7 @@ pub fn decisions(root: Option<&PathBuf>, args: &DecisionsArgs) -> anyhow::Result
             out,
             "{} {} {}{re}{mark}: {}",
             e.id,
-            e.time
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            crate::output::time(Some(e.time)),
             e.author,
             crate::output::clean_line(&e.text)
         )?;
