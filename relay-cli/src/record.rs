@@ -38,13 +38,18 @@ pub fn write_response(
     Ok((response, path))
 }
 
+/// What a request asks, in one line: a handoff's ask, else the task's first line.
+pub fn title(req: &Request) -> String {
+    let ask = (req.kind.as_deref() == Some(relay_core::HANDOFF))
+        .then(|| Handoff::parse(&req.body).ok())
+        .flatten()
+        .map(|h| h.ask);
+    first_line(ask.as_deref().unwrap_or(&req.body))
+}
+
 /// Records a request or, for a handoff, the move of ownership to its peer.
 pub fn request(relay: &RelayDir, req: &Request, now: OffsetDateTime) {
     let handoff = req.kind.as_deref() == Some(relay_core::HANDOFF);
-    let text = match Handoff::parse(&req.body) {
-        Ok(h) if handoff => h.ask,
-        _ => req.body.clone(),
-    };
     append(
         relay,
         NewEntry {
@@ -56,7 +61,7 @@ pub fn request(relay: &RelayDir, req: &Request, now: OffsetDateTime) {
             author: req.from.clone(),
             session: req.session.clone(),
             re: Some(req.reference()),
-            text: first_line(&text),
+            text: title(req),
             to: Some(req.to.clone()),
             back: handoff.then(|| req.back.unwrap_or(true)),
             ..NewEntry::default()
@@ -125,7 +130,7 @@ pub fn read(
 }
 
 /// The first non-empty line of a text, at most 200 characters: what a record line shows.
-pub fn first_line(text: &str) -> String {
+fn first_line(text: &str) -> String {
     let line = text
         .lines()
         .map(str::trim)

@@ -201,13 +201,8 @@ pub fn open_all(relay: &RelayDir, survey: &[relay_core::DirSurvey]) -> Vec<Open>
                 let Ok(req) = relay_core::read_request(request) else {
                     continue;
                 };
-                let handoff = req.kind.as_deref() == Some(relay_core::HANDOFF);
-                let title = match relay_core::handoff::Handoff::parse(&req.body) {
-                    Ok(h) if handoff => h.ask,
-                    _ => req.body.clone(),
-                };
                 CacheEntry {
-                    title: crate::record::first_line(&title),
+                    title: crate::record::title(&req),
                     exchange: req.reference(),
                     to: req.to,
                     from: req.from,
