@@ -35,14 +35,10 @@ pub struct SessionBoard {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_activity: Option<OffsetDateTime>,
     /// Lines of the record that did not parse.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::output::is_zero")]
     pub skipped_lines: usize,
     #[serde(skip)]
     pub entries: Vec<Entry>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// An exchange on the board, with its A2A task state (`submitted`, `working`,

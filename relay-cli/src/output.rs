@@ -35,6 +35,11 @@ pub fn time(t: Option<OffsetDateTime>) -> String {
     .unwrap_or_else(|| "?".into())
 }
 
+/// For `skip_serializing_if`: a count that is zero is left out of JSON.
+pub fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Seconds from `then` to `now`, for JSON.
 pub fn age_seconds(now: OffsetDateTime, then: Option<OffsetDateTime>) -> Option<i64> {
     then.map(|t| (now - t).whole_seconds().max(0))

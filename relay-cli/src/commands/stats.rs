@@ -101,12 +101,8 @@ struct Stats {
     calls: u64,
     by_peer: Vec<Row>,
     by_session: Vec<Row>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::output::is_zero")]
     skipped_lines: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 pub fn run(root: Option<&PathBuf>, args: &StatsArgs) -> anyhow::Result<u8> {
