@@ -104,11 +104,9 @@ fn handoff_means_relay_next_to_a_real_cli() {
         ]);
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(owner(&s), agent);
-        let home = s.home.display().to_string();
         // The CLI as the caller: the user says HANDOFF; its model loads the skill and runs
         // exactly the command the skill maps that word to.
         let caller = |cmd: &str, prompt: &str| {
-            let cmd = format!("MOCKLLM_CALLER_CMD={cmd}");
             let argv: Vec<&str> = match agent {
                 "claude" => vec!["claude", "-p", "--permission-mode", "default", prompt],
                 _ => vec![
@@ -120,20 +118,7 @@ fn handoff_means_relay_next_to_a_real_cli() {
                     prompt,
                 ],
             };
-            s.sim(
-                &sim,
-                &[
-                    "--home",
-                    &home,
-                    "--env",
-                    "MOCKLLM_SCRIPT=caller",
-                    "--env",
-                    "MOCKLLM_CALLER_SKILL=relay",
-                    "--env",
-                    &cmd,
-                ],
-                &argv,
-            )
+            s.as_caller(&sim, cmd, &argv)
         };
         let out = caller("relay next", "HANDOFF");
         let ctx = format!("{agent}: {}", text(&out));

@@ -65,6 +65,27 @@ impl Setup {
             .unwrap()
     }
 
+    /// The CLI (`argv`) as the caller, in this HOME: peer-sim's caller script loads the relay
+    /// skill, runs exactly `cmd` and quotes its output.
+    pub fn as_caller(&self, sim: &Path, cmd: &str, argv: &[&str]) -> Output {
+        let home = self.home.display().to_string();
+        let cmd = format!("MOCKLLM_CALLER_CMD={cmd}");
+        self.sim(
+            sim,
+            &[
+                "--home",
+                &home,
+                "--env",
+                "MOCKLLM_SCRIPT=caller",
+                "--env",
+                "MOCKLLM_CALLER_SKILL=relay",
+                "--env",
+                &cmd,
+            ],
+            argv,
+        )
+    }
+
     /// `with-peer-sim --quiet OPTS -- CMD...` in the repo.
     pub fn sim(&self, sim: &Path, opts: &[&str], cmd: &[&str]) -> Output {
         Command::new(sim.join("with-peer-sim"))
@@ -193,20 +214,9 @@ fn claude_as_caller_runs_relay_through_the_skill() {
     let Some(sim) = harness() else { return };
     let call = "relay call --to codex --name via-skill 'Review the README. Run nothing.'";
     let caller = |s: &Setup| {
-        let home = s.home.display().to_string();
-        let cmd = format!("MOCKLLM_CALLER_CMD={call}");
-        s.sim(
+        s.as_caller(
             &sim,
-            &[
-                "--home",
-                &home,
-                "--env",
-                "MOCKLLM_SCRIPT=caller",
-                "--env",
-                "MOCKLLM_CALLER_SKILL=relay",
-                "--env",
-                &cmd,
-            ],
+            call,
             &[
                 "claude",
                 "-p",
