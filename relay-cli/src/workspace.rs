@@ -144,7 +144,7 @@ impl Scratch {
             let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
             Ok(if p.is_absolute() { p } else { root.join(p) })
         };
-        let cache = relay.subdir(crate::commands::inbox::CACHE_DIR)?;
+        let cache = relay.subdir(relay_core::CACHE_DIR)?;
         let dir = cache.join(format!("git-{tag}"));
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects)?;

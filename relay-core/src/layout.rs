@@ -340,6 +340,11 @@ pub fn reply_path(request: &Path) -> PathBuf {
 /// The files relay keeps beside an exchange `<stem>.req.md`, by extension (`<stem>.<ext>`):
 /// the run record of the call, the peer's output logs, the background supervisor's log.
 pub const BESIDE_RUN_RECORD: &str = "run.json";
+
+/// Where relay keeps its caches under `.relay/` (the listing, the inbox, per-call git objects):
+/// a directory of its own, so that writing one does not change the modification time of
+/// `.relay/` that the inbox stamps rely on.
+pub const CACHE_DIR: &str = ".cache";
 /// The peer's stdout, captured by `relay call`.
 pub const BESIDE_STDOUT_LOG: &str = "stdout.log";
 /// The peer's stderr, captured by `relay call`.

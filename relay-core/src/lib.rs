@@ -57,7 +57,7 @@ pub use crate::error::{Diagnostic, Error, InvalidFile, Result, Severity};
 pub use crate::layout::{
     BESIDE_ALL, BESIDE_CHANGES, BESIDE_FINDINGS, BESIDE_PATCH, BESIDE_RESUME_FAILED_LOGS,
     BESIDE_RUN_RECORD, BESIDE_STDERR_LOG, BESIDE_STDOUT_LOG, BESIDE_SUPERVISOR_LOG,
-    BESIDE_VERIFY_LOG, CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, stem_of,
+    BESIDE_VERIFY_LOG, CACHE_DIR, CALL_LOG, RELAY_DIR_NAME, RelayDir, beside, reply_path, stem_of,
     swap_suffix,
 };
 pub use crate::message::{
@@ -67,9 +67,9 @@ pub use crate::message::{
     a2a_state, check_body, parse,
 };
 pub use crate::store::{
-    Attachment, Created, DirSurvey, Exchange, MAX_RUN_RECORD_BYTES, NewRequest, NewResponse,
-    ReplyState, RunState, RunSummary, Target, Turn, create_request, read_header, read_request,
-    read_run_summary, read_text, scan, session_turns, survey, unanswered_requests, write_new,
-    write_replace, write_response,
+    Attachment, CacheWrite, Created, DirSurvey, Exchange, MAX_RUN_RECORD_BYTES, NewRequest,
+    NewResponse, ReplyState, RunState, RunSummary, Target, Turn, create_request, read_header,
+    read_request, read_run_summary, read_text, scan, session_turns, survey, unanswered_requests,
+    write_new, write_replace, write_response,
 };
 pub use crate::validate::{Report, validate_file};

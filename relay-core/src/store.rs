@@ -13,10 +13,13 @@ use time::macros::format_description;
 use crate::error::{Error, InvalidFile, IoResultExt, Result};
 use crate::fields::{check_slug, check_token, is_slug, is_turn_stem};
 use crate::layout::{BESIDE_RUN_RECORD, RelayDir, beside, reply_path};
+
 use crate::message::{
     self, Depth, FileKind, Footer, MAX_FILE_BYTES, Message, Request, Response, Status, VERSION,
     Verify, check_body,
 };
+
+mod list_cache;
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename), failing
 /// with [`Error::AlreadyExists`] if `path` exists: a reader sees no file or the whole file, and
@@ -589,35 +592,41 @@ pub enum ReplyState {
 }
 
 /// One exchange, as `relay list` sees it (frontmatter only). Kept small: a listing holds
-/// 100,000 of these at once.
+/// 100,000 of these at once, so texts many rows share (agents, kinds, the session) are shared,
+/// and the id is kept only where it is not the file's stem.
 #[derive(Clone, Debug)]
 pub struct Exchange {
-    /// The request id (or the file stem, if the request is missing or unreadable).
-    pub id: String,
+    /// The request id, when it is not the file stem.
+    id: Option<Box<str>>,
     /// The session, for a turn.
-    pub session: Option<String>,
+    pub session: Option<Arc<str>>,
     /// The file listed (`dir/name`): the request, or a reply whose request is gone.
     dir: Arc<Path>,
-    name: String,
+    name: Box<str>,
     has_request: bool,
     /// The calling agent.
-    pub from: Option<String>,
+    pub from: Option<Arc<str>>,
     /// The peer.
-    pub to: Option<String>,
+    pub to: Option<Arc<str>>,
     /// The request's kind (`None`: `task`).
-    pub kind: Option<String>,
+    pub kind: Option<Arc<str>>,
     /// When the request was written (`created`, else the file's mtime).
     pub created: Option<OffsetDateTime>,
     /// The reply's state.
     pub reply_state: ReplyState,
     /// The request's first problem, if it does not parse.
-    pub request_problem: Option<String>,
+    pub request_problem: Option<Box<str>>,
     /// The call that ran this exchange, from its run record (`None`: never run by `relay call`).
-    pub run: Option<RunSummary>,
+    pub run: Option<Box<RunSummary>>,
     sort_turn: u64,
 }
 
 impl Exchange {
+    /// The request id (the file stem, if the request is missing or unreadable).
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_else(|| self.stem())
+    }
+
     /// `id` for one-shots, `session/turn` for session turns.
     pub fn reference(&self) -> String {
         match &self.session {
@@ -632,7 +641,7 @@ impl Exchange {
 
     /// The request file (`None` for a reply whose request is gone).
     pub fn request(&self) -> Option<PathBuf> {
-        self.has_request.then(|| self.dir.join(&self.name))
+        self.has_request.then(|| self.dir.join(&*self.name))
     }
 
     /// The reply file (it may not exist yet).
@@ -644,6 +653,25 @@ impl Exchange {
     /// The request's kind, `task` when unset.
     pub fn kind(&self) -> &str {
         self.kind.as_deref().unwrap_or("task")
+    }
+}
+
+/// Shares the texts many exchanges repeat (agent names, kinds): a listing of 100,000 holds a
+/// handful of each, not 100,000 copies.
+#[derive(Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.iter().find(|a| ***a == *s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        // A directory of junk must not make every lookup slow: past a few dozen, no sharing.
+        if self.0.len() < 64 {
+            self.0.push(Arc::clone(&a));
+        }
+        a
     }
 }
 
@@ -779,9 +807,40 @@ pub fn unanswered_requests(relay: &RelayDir) -> Result<Vec<PathBuf>> {
     Ok(survey(relay)?.into_iter().flat_map(|d| d.open).collect())
 }
 
-/// Every exchange under `.relay/` (or in one session), oldest first.
-pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
+/// Whether [`scan`] may write the listing cache (`relay list`) or must leave `.relay/` as it
+/// is (`relay clean --dry-run`, and anything about to remove files anyway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheWrite {
+    /// Write it when it changed.
+    Yes,
+    /// Only read it.
+    No,
+}
+
+/// Every exchange under `.relay/` (or in one session), oldest first. What was read of each
+/// exchange is cached (see `list_cache`): while its files are the same, a listing costs one
+/// `stat` per file, and while a directory is the same, no listing of it.
+pub fn scan(relay: &RelayDir, session: Option<&str>, write: CacheWrite) -> Result<Vec<Exchange>> {
+    let now = SystemTime::now();
+    let cache = list_cache::Cache::load(relay);
+    // The cache's rows in key order, taken directory by directory as the jobs are made.
+    let mut cached = cache.iter().flat_map(list_cache::Cache::rows).peekable();
     let mut jobs = Vec::new();
+    let mut dirs = Vec::new();
+    let mut each_dir = |dir: &Path, session: Option<&str>, jobs: &mut Vec<Job>| {
+        let key = session.unwrap_or("");
+        while cached.next_if(|r| r.key.0 < key).is_some() {}
+        let mut rows = std::iter::from_fn(|| cached.next_if(|r| r.key.0 == key));
+        dir_jobs(
+            dir,
+            session,
+            cache.as_ref(),
+            &mut rows,
+            now,
+            jobs,
+            &mut dirs,
+        )
+    };
     match session {
         Some(s) => {
             let dir = relay.session_dir(s);
@@ -791,77 +850,39 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
                     path: dir,
                 });
             }
-            session_jobs(&dir, s, &mut jobs)?;
+            each_dir(&dir, Some(s), &mut jobs)?;
         }
         None => {
-            let rd = match fs::read_dir(relay.path()) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: relay.path().to_path_buf(),
-                        source: e,
-                    });
-                }
-            };
-            // Only the names that matter (protocol files, run records), sorted: what exists
-            // beside a request is a binary search, and each name moves on into its job.
-            let suffix = format!(".{BESIDE_RUN_RECORD}");
-            let mut names: Vec<String> = Vec::new();
-            let mut sessions = Vec::new();
-            for entry in rd {
-                let entry = entry.at(relay.path())?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if entry.file_type().at(&entry.path())?.is_dir() {
-                    if is_slug(&name) {
-                        sessions.push(name);
-                    }
-                } else if FileKind::of_path(Path::new(&name)).is_some() || name.ends_with(&suffix) {
-                    names.push(name);
-                }
-            }
-            names.sort_unstable();
-            let has = |n: &str| names.binary_search_by(|x| x.as_str().cmp(n)).is_ok();
-            let flags: Vec<Option<(FileKind, bool, bool)>> = names
-                .iter()
-                .map(|name| {
-                    let kind = FileKind::of_path(Path::new(name))?;
-                    let stem = &name[..name.len() - kind.suffix().len()];
-                    match kind {
-                        // A reply is listed with its request; only an orphan reply alone.
-                        FileKind::Response if has(&format!("{stem}.req.md")) => None,
-                        FileKind::Response => Some((kind, true, false)),
-                        FileKind::Request => Some((
-                            kind,
-                            has(&format!("{stem}.res.md")),
-                            has(&format!("{stem}{suffix}")),
-                        )),
-                    }
-                })
-                .collect();
-            let dir: Arc<Path> = Arc::from(relay.path());
-            for (name, flag) in names.into_iter().zip(flags) {
-                let Some((kind, reply_exists, run_exists)) = flag else {
-                    continue;
-                };
-                jobs.push(Job {
-                    dir: Arc::clone(&dir),
-                    name,
-                    kind,
-                    reply_exists,
-                    run_exists,
-                    session: None,
-                    turn: 0,
-                });
-            }
-            for s in sessions {
-                session_jobs(&relay.path().join(&s), &s, &mut jobs)?;
+            for s in each_dir(relay.path(), None, &mut jobs)? {
+                each_dir(&relay.path().join(&s), Some(&s), &mut jobs)?;
             }
         }
     }
-    let mut out = summarize_all(jobs);
+    // Jobs come in key order (top level by stem, then sessions by name and turn); this is
+    // only the guard for the cache, whose rows are written in the same order.
+    if !jobs.is_sorted_by(|a, b| a.key() <= b.key()) {
+        jobs.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+    }
+    let rows = summarize_all(jobs, cache.as_ref(), now);
+    // Only a listing of everything rewrites the cache, and only when it changed: a row was
+    // read from its files or went away, or a directory changed.
+    if session.is_none() && write == CacheWrite::Yes {
+        // A directory stands in for its listing only if every row in it is cached.
+        for row in rows.iter().filter(|r| r.ident.is_none()) {
+            let session = row.exchange.session.as_deref().unwrap_or("");
+            for d in dirs.iter_mut().filter(|(s, _)| &**s == session) {
+                d.1 = None;
+            }
+        }
+        let changed = rows.iter().any(|r| r.reread)
+            || cache
+                .as_ref()
+                .is_none_or(|c| c.row_count() != rows.len() || !c.same_dirs(&dirs));
+        if changed {
+            list_cache::save(relay, &dirs, &rows);
+        }
+    }
+    let mut out: Vec<Exchange> = rows.into_iter().map(|r| r.exchange).collect();
     // A total order (the path breaks every tie), so the unstable sort, which needs no buffer
     // of half the list, is deterministic.
     out.sort_unstable_by(|a, b| {
@@ -869,22 +890,205 @@ pub fn scan(relay: &RelayDir, session: Option<&str>) -> Result<Vec<Exchange>> {
             .cmp(&b.created)
             .then_with(|| a.session.cmp(&b.session))
             .then_with(|| a.sort_turn.cmp(&b.sort_turn))
-            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.id().cmp(b.id()))
             .then_with(|| a.name.cmp(&b.name))
     });
     Ok(out)
 }
 
-/// One file `scan` must read. What exists beside it comes from the directory listing, so a
-/// listing costs no `stat` per file.
+/// The jobs of one directory (`session`: `None` for `.relay/` itself), from its cached `rows`
+/// while the directory is the one they were written from, else from a listing, with each
+/// cached row put on its job; records the directory's identity in `dirs`. Returns the sessions
+/// `.relay/` holds (none for a session directory).
+fn dir_jobs<'c>(
+    dir: &Path,
+    session: Option<&str>,
+    cache: Option<&list_cache::Cache>,
+    rows: &mut dyn Iterator<Item = list_cache::RowRef<'c>>,
+    now: SystemTime,
+    jobs: &mut Vec<Job>,
+    dirs: &mut Vec<(Arc<str>, Option<u64>)>,
+) -> Result<Vec<String>> {
+    // Taken before the listing: a change during it makes the next listing look again.
+    let ident = list_cache::dir_identity(dir, now);
+    let key = session.unwrap_or("");
+    dirs.push((Arc::from(key), ident));
+    if let Some(cache) = cache.filter(|c| c.unchanged(key, ident)) {
+        let shared: Arc<Path> = Arc::from(dir);
+        let session: Option<Arc<str>> = session.map(Arc::from);
+        jobs.extend(rows.filter_map(|row| Job::from_row(&row, &shared, session.as_ref())));
+        return Ok(if session.is_none() {
+            cache
+                .sessions()
+                .filter(|s| is_slug(s))
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        });
+    }
+    let start = jobs.len();
+    let sessions = match session {
+        None => top_jobs(dir, jobs)?,
+        Some(s) => {
+            session_jobs(dir, s, jobs)?;
+            Vec::new()
+        }
+    };
+    list_cache::attach(rows, &mut jobs[start..]);
+    Ok(sessions)
+}
+
+/// The jobs of `.relay/` itself, in stem order; returns its session directories, by name.
+fn top_jobs(relay: &Path, jobs: &mut Vec<Job>) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(relay) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).at(relay),
+    };
+    // Only the names that matter (protocol files, run records): each stem once in one buffer,
+    // with which file it came from (0 request, 1 reply, 2 run record). At 250,000 names a
+    // string each would be most of what a listing holds.
+    let run_suffix = format!(".{BESIDE_RUN_RECORD}");
+    let suffixes = [
+        FileKind::Request.suffix(),
+        FileKind::Response.suffix(),
+        run_suffix.as_str(),
+    ];
+    let mut stems = String::new();
+    let mut names: Vec<(u32, u16, u8)> = Vec::new();
+    let mut sessions = Vec::new();
+    for entry in rd {
+        let entry = entry.at(relay)?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if entry.file_type().at(&entry.path())?.is_dir() {
+            if is_slug(&name) {
+                sessions.push(name);
+            }
+            continue;
+        }
+        let Some((kind, stem)) = (0u8..)
+            .zip(suffixes)
+            .find_map(|(k, suffix)| Some((k, name.strip_suffix(suffix)?)))
+        else {
+            continue;
+        };
+        let (Ok(start), Ok(len)) = (u32::try_from(stems.len()), u16::try_from(stem.len())) else {
+            continue;
+        };
+        stems.push_str(stem);
+        names.push((start, len, kind));
+    }
+    let stem = |&(start, len, _): &(u32, u16, u8)| &stems[start as usize..][..usize::from(len)];
+    // By stem, then file: the files of one exchange are neighbours, found in one pass.
+    names.sort_unstable_by(|a, b| stem(a).cmp(stem(b)).then(a.2.cmp(&b.2)));
+    let dir: Arc<Path> = Arc::from(relay);
+    for group in names.chunk_by(|a, b| stem(a) == stem(b)) {
+        let has = |k: u8| group.iter().any(|n| n.2 == k);
+        // A reply is listed with its request; only an orphan reply alone; a run record only
+        // says a call ran.
+        let kind = if has(0) {
+            FileKind::Request
+        } else if has(1) {
+            FileKind::Response
+        } else {
+            continue;
+        };
+        let stem = stem(&group[0]);
+        // Sized exactly: it becomes the exchange's boxed name without a copy.
+        let mut name = String::with_capacity(stem.len() + kind.suffix().len());
+        name.push_str(stem);
+        name.push_str(kind.suffix());
+        jobs.push(Job {
+            dir: Arc::clone(&dir),
+            name,
+            kind,
+            reply_exists: has(1),
+            run_exists: kind == FileKind::Request && has(2),
+            session: None,
+            turn: 0,
+            cached: None,
+        });
+    }
+    sessions.sort_unstable();
+    Ok(sessions)
+}
+
+/// One exchange `scan` must list: the file it starts from, and what exists beside it (from
+/// the directory listing, so a listing costs no `stat` per file to learn that).
 struct Job {
     dir: Arc<Path>,
     name: String,
     kind: FileKind,
     reply_exists: bool,
     run_exists: bool,
-    session: Option<String>,
+    session: Option<Arc<str>>,
     turn: u64,
+    /// The listing cache's row for this job: the identity of the files it was read from, and
+    /// where it is in the cache's text.
+    cached: Option<(u64, (usize, usize))>,
+}
+
+impl Job {
+    /// Its place in the cache: top level by stem, then sessions by name, turn and stem.
+    fn key(&self) -> list_cache::Key<'_> {
+        (
+            self.session.as_deref().unwrap_or(""),
+            self.turn,
+            crate::layout::stem_of(&self.name),
+        )
+    }
+
+    /// Which files it has (see `list_cache::HAS_REQUEST`).
+    fn files(&self) -> u8 {
+        let mut files = 0;
+        if self.kind == FileKind::Request {
+            files |= list_cache::HAS_REQUEST;
+        }
+        if self.reply_exists || self.kind == FileKind::Response {
+            files |= list_cache::HAS_REPLY;
+        }
+        if self.run_exists {
+            files |= list_cache::HAS_RUN;
+        }
+        files
+    }
+
+    /// The job a cached row stands for, in an unchanged directory. The stem names a file in
+    /// `dir`: one that could name anything else is ignored.
+    fn from_row(
+        row: &list_cache::RowRef<'_>,
+        dir: &Arc<Path>,
+        session: Option<&Arc<str>>,
+    ) -> Option<Job> {
+        let (_, turn, stem) = row.key;
+        if stem.is_empty() || stem.contains(['/', '\0']) {
+            return None;
+        }
+        let kind = if row.files & list_cache::HAS_REQUEST != 0 {
+            FileKind::Request
+        } else if row.files & list_cache::HAS_REPLY != 0 {
+            FileKind::Response
+        } else {
+            return None;
+        };
+        // Sized exactly: it becomes the exchange's boxed name without a copy.
+        let mut name = String::with_capacity(stem.len() + kind.suffix().len());
+        name.push_str(stem);
+        name.push_str(kind.suffix());
+        Some(Job {
+            dir: Arc::clone(dir),
+            name,
+            kind,
+            reply_exists: row.files & list_cache::HAS_REPLY != 0,
+            run_exists: row.files & list_cache::HAS_RUN != 0,
+            session: session.cloned(),
+            turn,
+            cached: Some((row.ident, row.span)),
+        })
+    }
 }
 
 fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
@@ -895,6 +1099,7 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
         .filter_map(|n| n.strip_suffix(&suffix).map(str::to_owned))
         .collect();
     let shared: Arc<Path> = Arc::from(dir);
+    let session: Arc<str> = Arc::from(session);
     for t in session_turns(dir)? {
         let kind = if t.request {
             FileKind::Request
@@ -907,50 +1112,119 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
             kind,
             reply_exists: t.response,
             run_exists: t.request && records.contains(&t.stem),
-            session: Some(session.to_owned()),
+            session: Some(Arc::clone(&session)),
             turn: t.number,
+            cached: None,
         });
     }
     Ok(())
 }
 
-/// Reads the files on every core: each job is independent, and with thousands of exchanges
-/// the open/read/parse per file is what `relay list` spends its time on.
-fn summarize_all(mut jobs: Vec<Job>) -> Vec<Exchange> {
+/// A listed exchange, with the identity of its files when they have settled (for the cache),
+/// which files it has, and whether it was read from them rather than from its cached row.
+struct Row {
+    exchange: Exchange,
+    ident: Option<u64>,
+    files: u8,
+    reread: bool,
+}
+
+/// Lists the jobs on every core: each is independent, and with thousands of exchanges the
+/// `stat`s (and, for what changed, the open/read/parse) per file are what a listing costs.
+fn summarize_all(
+    mut jobs: Vec<Job>,
+    cache: Option<&list_cache::Cache>,
+    now: SystemTime,
+) -> Vec<Row> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(8);
-    if threads == 1 || jobs.len() < 256 {
-        return jobs.iter_mut().map(summarize).collect();
-    }
-    // Each thread fills its own part of one vector, moving each job's strings into its
-    // exchange: no second copy of 100,000 of either.
-    let mut out: Vec<Option<Exchange>> = Vec::new();
+    let mut out: Vec<Option<Row>> = Vec::new();
     out.resize_with(jobs.len(), || None);
-    let chunk = jobs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        for (part, slots) in jobs.chunks_mut(chunk).zip(out.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (job, slot) in part.iter_mut().zip(slots) {
-                    *slot = Some(summarize(job));
-                }
-            });
-        }
-    });
+    if threads == 1 || jobs.len() < 256 {
+        summarize_part(&mut jobs, &mut out, cache, now);
+    } else {
+        // Each thread fills its own part of one vector, moving each job's strings into its
+        // exchange: no second copy of 100,000 of either.
+        let chunk = jobs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (part, slots) in jobs.chunks_mut(chunk).zip(out.chunks_mut(chunk)) {
+                scope.spawn(move || summarize_part(part, slots, cache, now));
+            }
+        });
+    }
     drop(jobs);
     out.into_iter()
-        .map(|e| e.expect("every slot filled"))
+        .map(|r| r.expect("every slot filled"))
         .collect()
 }
 
+/// One thread's share of [`summarize_all`]: a cached row while its files are the ones it was
+/// read from, else the files themselves.
+fn summarize_part(
+    jobs: &mut [Job],
+    slots: &mut [Option<Row>],
+    cache: Option<&list_cache::Cache>,
+    now: SystemTime,
+) {
+    let mut names = Names::default();
+    #[cfg(unix)]
+    let mut dir: Option<(Arc<Path>, Option<std::os::fd::OwnedFd>)> = None;
+    #[cfg(unix)]
+    let mut buf = String::new();
+    for (job, slot) in jobs.iter_mut().zip(slots) {
+        #[cfg(unix)]
+        let ident = {
+            if dir.as_ref().is_none_or(|(d, _)| !Arc::ptr_eq(d, &job.dir)) {
+                dir = Some((Arc::clone(&job.dir), list_cache::open_dir(&job.dir)));
+            }
+            dir.as_ref()
+                .and_then(|(_, fd)| fd.as_ref())
+                .and_then(|fd| list_cache::identity(fd, job, now, &mut buf))
+        };
+        #[cfg(not(unix))]
+        let ident: Option<u64> = {
+            let _ = now;
+            None
+        };
+        let files = job.files();
+        let from_cache = match (job.cached, cache) {
+            (Some((cached, span)), Some(cache)) if ident == Some(cached) => cache.exchange(
+                span,
+                &mut names,
+                (
+                    Arc::clone(&job.dir),
+                    std::mem::take(&mut job.name).into_boxed_str(),
+                    job.session.take(),
+                ),
+            ),
+            _ => None,
+        };
+        *slot = Some(match from_cache {
+            Some(exchange) => Row {
+                exchange,
+                ident,
+                files,
+                reread: false,
+            },
+            None => Row {
+                exchange: summarize(job, &mut names),
+                ident,
+                files,
+                reread: true,
+            },
+        });
+    }
+}
+
 /// Reads one job's files into its exchange (taking the job's path and names).
-fn summarize(job: &mut Job) -> Exchange {
+fn summarize(job: &mut Job, names: &mut Names) -> Exchange {
     let kind = job.kind;
     let mut ex = Exchange {
-        id: String::new(),
+        id: None,
         session: job.session.take(),
         dir: Arc::clone(&job.dir),
-        name: std::mem::take(&mut job.name),
+        name: std::mem::take(&mut job.name).into_boxed_str(),
         has_request: kind == FileKind::Request,
         from: None,
         to: None,
@@ -961,22 +1235,24 @@ fn summarize(job: &mut Job) -> Exchange {
         run: None,
         sort_turn: job.turn,
     };
-    let path = ex.dir.join(&ex.name);
+    let path = ex.dir.join(&*ex.name);
     let reply = ex.reply();
     let reply_exists = match kind {
         FileKind::Request => {
             match read_header(&path) {
                 Ok(Message::Request(r)) => {
-                    ex.id = r.id;
-                    ex.from = Some(r.from);
-                    ex.to = Some(r.to);
-                    ex.kind = r.kind.filter(|k| k != "task");
+                    if r.id != ex.stem() {
+                        ex.id = Some(r.id.into_boxed_str());
+                    }
+                    ex.from = Some(names.get(&r.from));
+                    ex.to = Some(names.get(&r.to));
+                    ex.kind = r.kind.filter(|k| k != "task").map(|k| names.get(&k));
                     ex.created = r.created;
                 }
                 Ok(Message::Response(_)) => {
                     ex.request_problem = Some("a reply stored as a request".into());
                 }
-                Err(e) => ex.request_problem = Some(e.to_string()),
+                Err(e) => ex.request_problem = Some(e.to_string().into_boxed_str()),
             }
             if ex.created.is_none() {
                 ex.created = modified(&path);
@@ -984,14 +1260,14 @@ fn summarize(job: &mut Job) -> Exchange {
             // The record matters while there is no reply; beside a reply the call is over, and
             // the reply itself says how it went (a listing of answered exchanges reads no record).
             if job.run_exists && !job.reply_exists {
-                ex.run = read_run_summary(&path);
+                ex.run = read_run_summary(&path).map(Box::new);
             } else if job.run_exists {
-                ex.run = Some(RunSummary {
+                ex.run = Some(Box::new(RunSummary {
                     state: RunState::Finished,
                     outcome: None,
                     supervisor_pid: None,
                     supervisor_start: None,
-                });
+                }));
             }
             job.reply_exists
         }
@@ -1000,14 +1276,11 @@ fn summarize(job: &mut Job) -> Exchange {
             true
         }
     };
-    if ex.id.is_empty() {
-        ex.id = ex.stem().to_owned();
-    }
     if reply_exists {
         ex.reply_state = match read_header(&reply) {
             Ok(Message::Response(r)) => {
                 if ex.from.is_none() {
-                    (ex.from, ex.to) = (Some(r.to), Some(r.from));
+                    (ex.from, ex.to) = (Some(names.get(&r.to)), Some(names.get(&r.from)));
                     ex.created = r.created.or_else(|| modified(&reply));
                 }
                 ReplyState::Answered {

@@ -62,13 +62,13 @@ pub fn run(root: Option<&PathBuf>, args: &CleanArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     input::check_session(args.session.as_deref())?;
     let now = input::now()?;
-    let exchanges = scan(&relay, args.session.as_deref())?;
+    let exchanges = scan(&relay, args.session.as_deref(), relay_core::CacheWrite::No)?;
     // One-shots stand alone; a session's turns are one unit.
     let mut units: BTreeMap<String, Vec<&Exchange>> = BTreeMap::new();
     for e in &exchanges {
         let key = match &e.session {
             Some(s) => format!("{s}/"),
-            None => e.id.clone(),
+            None => e.id().to_owned(),
         };
         units.entry(key).or_default().push(e);
     }

@@ -87,7 +87,7 @@ pub fn agent_or_detected(agent: Option<&str>) -> anyhow::Result<String> {
 pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
     let path = relay
         .path()
-        .join(CACHE_DIR)
+        .join(relay_core::CACHE_DIR)
         .join(format!("open-{}.json", agent.to_ascii_lowercase()));
     if let Some(open) = OpenStamp::load(relay, &path) {
         return Ok(open);
@@ -113,10 +113,6 @@ pub fn open_for(relay: &RelayDir, agent: &str) -> anyhow::Result<Vec<Open>> {
     .save(relay, &path);
     Ok(open)
 }
-
-/// Where relay keeps its caches: a directory of its own, so that writing one does not change
-/// the modification time of `.relay/` the stamps rely on.
-pub const CACHE_DIR: &str = ".cache";
 
 fn nanos(t: std::time::SystemTime) -> i128 {
     match t.duration_since(std::time::UNIX_EPOCH) {
@@ -170,7 +166,7 @@ impl OpenStamp {
     }
 
     fn save(&self, relay: &RelayDir, path: &std::path::Path) -> anyhow::Result<()> {
-        relay.subdir(CACHE_DIR)?;
+        relay.subdir(relay_core::CACHE_DIR)?;
         relay_core::write_replace(path, &serde_json::to_vec(self)?)?;
         Ok(())
     }
@@ -271,7 +267,7 @@ impl InboxCache {
     }
 
     fn save(&self, relay: &RelayDir) -> anyhow::Result<()> {
-        relay.subdir(CACHE_DIR)?;
+        relay.subdir(relay_core::CACHE_DIR)?;
         let text = serde_json::to_vec(self)?;
         relay_core::write_replace(&relay.path().join(INBOX_CACHE), &text)?;
         Ok(())

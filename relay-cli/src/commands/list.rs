@@ -34,7 +34,7 @@ pub struct ListArgs {
 pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
     let relay = input::relay_dir(root)?;
     input::check_session(args.session.as_deref())?;
-    let exchanges = scan(&relay, args.session.as_deref())?;
+    let exchanges = scan(&relay, args.session.as_deref(), relay_core::CacheWrite::Yes)?;
     let now = input::now()?;
     if args.json {
         // Streamed: 100,000 rows must not cost 100,000 rows in memory first.
@@ -52,44 +52,87 @@ pub fn run(root: Option<&PathBuf>, args: &ListArgs) -> anyhow::Result<u8> {
         eprintln!("relay: no exchanges under {}", relay.path().display());
         return Ok(exit::OK);
     }
-    // Two passes over the exchanges (widths, then lines) instead of a table of strings.
-    let cells = |e: &Exchange| {
-        let (status, verify) = states(e);
-        let route = format!(
-            "{}->{}",
-            e.from.as_deref().unwrap_or("?"),
-            e.to.as_deref().unwrap_or("?")
-        );
-        [
-            e.reference(),
-            e.kind().to_owned(),
-            route,
-            status.to_owned(),
-            verify.to_owned(),
-            age(now, e.created),
-        ]
+    // Two passes over the exchanges (widths, then lines) instead of a table of strings: at
+    // 100,000 rows, every allocation per cell shows.
+    let header = Cells {
+        reference: "EXCHANGE".into(),
+        kind: "KIND",
+        from: "FROM",
+        to: "TO",
+        status: "STATUS",
+        verify: "VERIFY",
     };
-    let header = ["EXCHANGE", "KIND", "FROM->TO", "STATUS", "VERIFY", "AGE"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.len());
+    let mut widths = header.widths();
     for e in &exchanges {
-        for (w, cell) in widths.iter_mut().zip(cells(e)) {
-            *w = (*w).max(cell.len());
+        for (w, c) in widths.iter_mut().zip(cells(e).widths()) {
+            *w = (*w).max(c);
         }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut line = String::new();
-    for row in std::iter::once(header).chain(exchanges.iter().map(cells)) {
-        line.clear();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            line.push_str(&format!("{cell:<w$}"));
-        }
-        writeln!(out, "{}", line.trim_end())?;
+    header.write(&mut out, &widths, "AGE")?;
+    for e in &exchanges {
+        cells(e).write(&mut out, &widths, &age(now, e.created))?;
     }
     out.flush()?;
     Ok(exit::OK)
+}
+
+/// One table row but its age (the last column, never padded).
+struct Cells<'a> {
+    reference: String,
+    kind: &'a str,
+    from: &'a str,
+    to: &'a str,
+    status: &'a str,
+    verify: &'a str,
+}
+
+fn cells(e: &Exchange) -> Cells<'_> {
+    let (status, verify) = states(e);
+    Cells {
+        reference: e.reference(),
+        kind: e.kind(),
+        from: e.from.as_deref().unwrap_or("?"),
+        to: e.to.as_deref().unwrap_or("?"),
+        status,
+        verify,
+    }
+}
+
+impl Cells<'_> {
+    fn widths(&self) -> [usize; 5] {
+        [
+            self.reference.len(),
+            self.kind.len(),
+            self.from.len() + 2 + self.to.len(),
+            self.status.len(),
+            self.verify.len(),
+        ]
+    }
+
+    fn write(
+        &self,
+        out: &mut impl std::io::Write,
+        w: &[usize; 5],
+        age: &str,
+    ) -> std::io::Result<()> {
+        let route_pad = w[2] - (self.from.len() + 2 + self.to.len());
+        writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {}->{}{:route_pad$}  {:<w3$}  {:<w4$}  {age}",
+            self.reference,
+            self.kind,
+            self.from,
+            self.to,
+            "",
+            self.status,
+            self.verify,
+            w0 = w[0],
+            w1 = w[1],
+            w3 = w[3],
+            w4 = w[4],
+        )
+    }
 }
 
 fn states(e: &Exchange) -> (&str, &'static str) {
@@ -107,7 +150,7 @@ fn states(e: &Exchange) -> (&str, &'static str) {
 
 /// The state of the call behind an exchange, from its run record (see `run::live_state`).
 fn call_state(e: &Exchange) -> Option<&str> {
-    e.run.as_ref().map(crate::run::summary_state)
+    e.run.as_deref().map(crate::run::summary_state)
 }
 
 /// One `--json` row (borrowed: 10,000 rows must not cost 10,000 JSON trees).
@@ -145,7 +188,7 @@ fn row_json(e: &Exchange, now: time::OffsetDateTime) -> Row<'_> {
     };
     Row {
         exchange: e.reference(),
-        id: &e.id,
+        id: e.id(),
         session: e.session.as_deref(),
         kind: e.kind(),
         from: e.from.as_deref(),

@@ -2,6 +2,7 @@
 
 use crate::common::{TestEnv, code};
 use insta::assert_snapshot;
+use std::io::Write as _;
 
 /// One of everything: answered, pending, failed, session turns, a broken reply, an orphan.
 fn populated() -> TestEnv {
@@ -191,6 +192,91 @@ fn list_json() {
         pending,
         ["20261121-170000-pending-one", "auth-refactor/002"]
     );
+}
+
+/// What a listing read is cached in `.relay/.cache/list.tsv` once its files have settled
+/// (two seconds), and used only while the files and directories are the same: an edit in
+/// place, a new exchange or a damaged cache shows at once; a cache is never written through a
+/// link out of `.relay/`.
+#[test]
+fn the_listing_cache_is_used_only_while_the_files_are_the_same() {
+    let env = populated();
+    let list = || env.ok(&["list"]);
+    let first = list();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(list(), first, "the listing that writes the cache");
+    let cache = env.relay_dir().join(".cache/list.tsv");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| !l.starts_with("D\t")).count(),
+        8,
+        "{text}"
+    );
+    // Settled: the cache stands in for the files (a planted agent shows it was read).
+    std::fs::write(&cache, text.replace("=gemini", "=planted")).unwrap();
+    assert!(list().contains("claude->planted"), "{}", list());
+    // An edit in place (same inode, same directory) is seen at once.
+    let reply = env.relay_dir().join("20261121-163000-auth-review.res.md");
+    let edited = std::fs::read_to_string(&reply)
+        .unwrap()
+        .replace("verify: pass", "verify: fail");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&reply)
+        .unwrap()
+        .write_all(edited.as_bytes())
+        .unwrap();
+    let out = list();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("20261121-163000-auth-review"))
+        .unwrap();
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        [
+            "20261121-163000-auth-review",
+            "review",
+            "claude->codex",
+            "done",
+            "fail",
+            "1d"
+        ]
+    );
+    // A new exchange changes the directory: it is listed, and the planted row is read again
+    // only if its files changed (they did not), so it still shows.
+    env.ok(&[
+        "req",
+        "--from",
+        "claude",
+        "--to",
+        "codex",
+        "--name",
+        "late",
+        "Late one.",
+    ]);
+    let out = list();
+    assert!(
+        out.contains("late") && out.contains("claude->planted"),
+        "{out}"
+    );
+    // A damaged cache is ignored, row by row or whole.
+    std::fs::write(&cache, "relay-list-cache 2 0.1.0\n\tgarbage\n").unwrap();
+    let out = list();
+    assert!(!out.contains("planted") && out.contains("late"), "{out}");
+    std::fs::write(&cache, "not a cache").unwrap();
+    assert_eq!(list(), out);
+    // A cache directory that leads out of .relay/ is neither read nor written.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("list.tsv"), text).unwrap();
+    std::fs::remove_dir_all(env.relay_dir().join(".cache")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), env.relay_dir().join(".cache")).unwrap();
+    assert_eq!(list(), out);
+    let names: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["list.tsv"], "nothing written outside");
 }
 
 #[test]
