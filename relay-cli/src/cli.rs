@@ -114,19 +114,8 @@ pub enum Command {
     },
     /// (internal) Guards a peer group's deadline if the relay that started it dies.
     #[command(name = "__watchdog", hide = true)]
-    Watchdog(WatchdogArgs),
+    Watchdog,
     Completions(completions::CompletionsArgs),
-}
-
-/// `relay __watchdog` (started by the supervisor; see `supervise`).
-#[derive(Debug, clap::Args)]
-pub struct WatchdogArgs {
-    #[arg(long)]
-    pub group: u32,
-    #[arg(long)]
-    pub deadline_ms: u128,
-    #[arg(long)]
-    pub grace_ms: u64,
 }
 
 /// `relay --help` ends with examples and the exit-code table from relay-core (one source).

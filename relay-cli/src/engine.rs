@@ -554,10 +554,10 @@ impl Call<'_> {
             settle: Duration::from_millis(env_u64("RELAY_SETTLE_MS").unwrap_or(3000)),
             log_cap: 16 * 1024 * 1024,
         };
-        let child = supervise::start(&spawn)
+        let started = supervise::start(&spawn)
             .with_context(|| format!("starting {}", self.plan.program.display()))?;
-        record.pid = Some(child.id());
-        record.peer_start = supervise::start_time(child.id());
+        record.pid = Some(started.id());
+        record.peer_start = supervise::start_time(started.id());
         record.save()?;
         let spinner = Spinner::new(self.quiet);
         let mut last_save = Instant::now();
@@ -566,7 +566,7 @@ impl Call<'_> {
         let peer_name = self.plan.peer.clone();
         let reply = record.reply.clone();
         let outcome = supervise::supervise(
-            child,
+            started,
             &spawn,
             &limits,
             stop,
@@ -1003,8 +1003,8 @@ pub fn run_checks(
             stdin_text: None,
         };
         let t = Instant::now();
-        let ended = supervise::start(&spawn).and_then(|child| {
-            supervise::supervise(child, &spawn, &limits, stop, log, t, &mut |_| {})
+        let ended = supervise::start(&spawn).and_then(|started| {
+            supervise::supervise(started, &spawn, &limits, stop, log, t, &mut |_| {})
         });
         let (exit_code, signal, end) = match &ended {
             Ok(o) => (o.exit_code, o.signal, Some(o.end)),

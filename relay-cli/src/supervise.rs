@@ -107,8 +107,24 @@ pub struct Tick<'a> {
     pub stderr: &'a Path,
 }
 
-/// Starts the peer (in its own process group) and returns at once.
-pub fn start(spawn: &Spawn) -> io::Result<Child> {
+/// A started peer, with the watchdog that will guard its deadline (see [`supervise`]).
+pub struct Started {
+    child: Child,
+    watchdog: os::Watchdog,
+}
+
+impl Started {
+    /// The peer's pid (its process group's id too).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Starts the peer (in its own process group) and returns at once. Its watchdog starts on a
+/// thread at the same moment, so that the watchdog's own start (an exec of relay) overlaps the
+/// peer's instead of adding to the call.
+pub fn start(spawn: &Spawn) -> io::Result<Started> {
+    let watchdog = os::Watchdog::start();
     let out = log_file(&spawn.stdout)?;
     let err = log_file(&spawn.stderr)?;
     let mut cmd = Command::new(&spawn.program);
@@ -137,7 +153,7 @@ pub fn start(spawn: &Spawn) -> io::Result<Child> {
             let _ = pipe.write_all(text.as_bytes());
         });
     }
-    Ok(child)
+    Ok(Started { child, watchdog })
 }
 
 /// Append mode, so truncating the log (cap) makes the peer's next write land at the start
@@ -151,18 +167,23 @@ fn log_file(path: &Path) -> io::Result<File> {
 /// `reply` is the file the peer should write; while processes it left behind still run after
 /// it exits, relay waits up to `settle` for that file before killing them.
 pub fn supervise(
-    mut child: Child,
+    started: Started,
     spawn: &Spawn,
     limits: &Limits,
     stop: &StopFlags,
     reply: &Path,
-    started: Instant,
+    started_at: Instant,
     on_tick: &mut dyn FnMut(&Tick<'_>),
 ) -> io::Result<Outcome> {
+    let Started {
+        mut child,
+        mut watchdog,
+    } = started;
+    let started = started_at;
     let pid = child.id();
     // If this relay dies (SIGKILL, OOM), the watchdog still ends the peer's group at the
     // deadline. A quarter second later than ours, so while relay lives it is relay that acts.
-    let mut watchdog = os::spawn_watchdog(
+    watchdog.arm(
         pid,
         limits.timeout.saturating_sub(started.elapsed()) + WATCHDOG_MARGIN,
         limits.grace,
@@ -230,12 +251,7 @@ pub fn supervise(
         Some(s) => s,
         None => child.wait()?,
     };
-    // Our own child, by handle: no pid guessing.
-    if let Some(w) = watchdog.as_mut() {
-        let _ = w.kill();
-        let _ = w.wait();
-    }
-    os::forget_watchdog();
+    watchdog.stop();
     os::reap_orphans();
     Ok(Outcome {
         end,
@@ -251,9 +267,26 @@ pub fn supervise(
     })
 }
 
-/// `relay __watchdog`: guards one peer group's deadline from outside the supervisor.
-pub fn watch(group: u32, deadline_ms: u128, grace: Duration) {
-    os::watch(group, deadline_ms, grace);
+/// `relay __watchdog`: guards one peer group's deadline from outside the supervisor. Its
+/// orders come on stdin, one line `<group> <deadline, ms since the epoch> <grace ms>`, once the
+/// peer has started; at end of input without them (the supervisor died first) there is
+/// nothing to guard.
+pub fn watch() {
+    use std::io::Read as _;
+    let mut line = String::new();
+    if io::stdin().take(128).read_to_string(&mut line).is_err() {
+        return;
+    }
+    let mut f = line.split_whitespace().map(str::parse::<u128>);
+    let (Some(Ok(group)), Some(Ok(deadline_ms)), Some(Ok(grace_ms))) =
+        (f.next(), f.next(), f.next())
+    else {
+        return;
+    };
+    let (Ok(group), Ok(grace_ms)) = (u32::try_from(group), u64::try_from(grace_ms)) else {
+        return;
+    };
+    os::watch(group, deadline_ms, Duration::from_millis(grace_ms));
 }
 
 /// When `pid` started (clock ticks after boot, Linux): recorded with every pid relay may

@@ -44,8 +44,26 @@ fn git_with(
     Ok(out.stdout)
 }
 
-/// Is `root` inside a git work tree?
+/// Could git find a repository for `root`? Only with `GIT_DIR`/`GIT_WORK_TREE` set, or a
+/// `.git` in it or above it that is a file (a worktree's or submodule's link) or a directory
+/// with a `HEAD` (what git itself requires of one).
+fn may_be_git(root: &Path) -> bool {
+    ["GIT_DIR", "GIT_WORK_TREE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+        || root.ancestors().any(|dir| {
+            let git = dir.join(".git");
+            std::fs::metadata(&git)
+                .is_ok_and(|m| m.is_file() || (m.is_dir() && git.join("HEAD").exists()))
+        })
+}
+
+/// Is `root` inside a git work tree? Git is asked only where a repository could be: a project
+/// outside git costs no process.
 pub fn in_git(root: &Path) -> bool {
+    if !may_be_git(root) {
+        return false;
+    }
     git(root, &["rev-parse", "--is-inside-work-tree"], &[0]).is_ok_and(|o| o.starts_with(b"true"))
 }
 

@@ -62,12 +62,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Skill(args) => skill::run(root, &args),
         Command::Spec(args) => spec::run(&args),
         Command::Supervise { request } => call::supervise_stored(root, &request),
-        Command::Watchdog(args) => {
-            crate::supervise::watch(
-                args.group,
-                args.deadline_ms,
-                std::time::Duration::from_millis(args.grace_ms),
-            );
+        Command::Watchdog => {
+            crate::supervise::watch();
             Ok(relay_core::exit::OK)
         }
         Command::Completions(args) => completions::run(&args),

@@ -37,15 +37,24 @@ pub fn runs_with_arg(_pid: u32, _arg: &str) -> bool {
 
 pub fn terminate(_pid: u32) {}
 
-pub fn spawn_watchdog(
-    _leader: u32,
-    _timeout: std::time::Duration,
-    _grace: std::time::Duration,
-) -> Option<std::process::Child> {
-    None
-}
+/// No watchdog where there are no process groups to guard.
+pub struct Watchdog;
 
-pub fn forget_watchdog() {}
+impl Watchdog {
+    pub fn start() -> Watchdog {
+        Watchdog
+    }
+
+    pub fn arm(
+        &mut self,
+        _leader: u32,
+        _timeout: std::time::Duration,
+        _grace: std::time::Duration,
+    ) {
+    }
+
+    pub fn stop(&mut self) {}
+}
 
 pub fn watch(_group: u32, _deadline_ms: u128, _grace: std::time::Duration) {}
 

@@ -15,43 +15,70 @@ pub const SIGINT_MARK: usize = 2;
 /// one of its descendants).
 static WATCHDOG: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// Starts `relay __watchdog` for the peer's group: a process of its own (own group, so the
-/// terminal's Ctrl-C reaches only relay) that ends the group at the deadline if this relay is
-/// no longer there to do it. `None` when it cannot be started (the call still runs; only the
-/// SIGKILL-of-relay case loses its guard).
-pub fn spawn_watchdog(
-    leader: u32,
-    timeout: std::time::Duration,
-    grace: std::time::Duration,
-) -> Option<std::process::Child> {
-    let exe = std::env::current_exe().ok()?;
-    let deadline = std::time::SystemTime::now().checked_add(timeout)?;
-    let deadline_ms = deadline
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    let child = Command::new(exe)
-        .args([
-            "__watchdog",
-            "--group",
-            &leader.to_string(),
-            "--deadline-ms",
-            &deadline_ms.to_string(),
-            "--grace-ms",
-            &grace.as_millis().to_string(),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .ok()?;
-    WATCHDOG.store(child.id(), std::sync::atomic::Ordering::Relaxed);
-    Some(child)
+/// `relay __watchdog` for the peer's group: a process of its own (own group, so the terminal's
+/// Ctrl-C reaches only relay) that ends the group at the deadline if this relay is no longer
+/// there to do it. Started on a thread before the peer (its exec overlaps the peer's), armed
+/// with the group once the peer runs. When it cannot be started the call still runs; only the
+/// SIGKILL-of-relay case loses its guard.
+pub struct Watchdog {
+    starting: Option<std::thread::JoinHandle<Option<std::process::Child>>>,
+    child: Option<std::process::Child>,
 }
 
-pub fn forget_watchdog() {
-    WATCHDOG.store(0, std::sync::atomic::Ordering::Relaxed);
+impl Watchdog {
+    pub fn start() -> Watchdog {
+        let starting = std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(|| {
+                Command::new(std::env::current_exe().ok()?)
+                    .arg("__watchdog")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .ok()
+            })
+            .ok();
+        Watchdog {
+            starting,
+            child: None,
+        }
+    }
+
+    /// Gives it the peer's group and how long it has; from here on it guards them.
+    pub fn arm(&mut self, leader: u32, timeout: std::time::Duration, grace: std::time::Duration) {
+        use std::io::Write as _;
+        let Some(mut child) = self.starting.take().and_then(|t| t.join().ok().flatten()) else {
+            return;
+        };
+        WATCHDOG.store(child.id(), std::sync::atomic::Ordering::Relaxed);
+        let deadline_ms = std::time::SystemTime::now()
+            .checked_add(timeout)
+            .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis());
+        // Dropped after the line: the watchdog reads to the end of its input.
+        if let (Some(mut orders), Some(deadline_ms)) = (child.stdin.take(), deadline_ms) {
+            let _ = writeln!(orders, "{leader} {deadline_ms} {}", grace.as_millis());
+        }
+        self.child = Some(child);
+    }
+
+    /// Ends it: our own child, by handle (no pid guessing).
+    pub fn stop(&mut self) {
+        let started = self.starting.take().and_then(|t| t.join().ok().flatten());
+        for mut child in self.child.take().into_iter().chain(started) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        WATCHDOG.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The watchdog's loop: until the peer's group is gone, or the deadline passes and it ends
@@ -128,7 +155,46 @@ pub fn signal_tree(leader: u32, sig: Sig) {
 
 /// Is any process of the tree still running (zombies do not count)?
 pub fn tree_alive(leader: u32) -> bool {
-    !survivors(leader).is_empty()
+    !(surely_gone(leader) || survivors(leader).is_empty())
+}
+
+/// The cheap answer first (a call to an instant peer should not cost a walk of every process
+/// on the machine): the peer's group has no member, and relay has no child but its watchdog.
+/// Relay is the subreaper of the peer's tree, so every descendant still running is below one
+/// of relay's children. `false` means "look properly", never "alive".
+fn surely_gone(leader: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let Some(group) = pid(leader) else {
+            return false;
+        };
+        if rustix::process::test_kill_process_group(group).is_ok() {
+            return false;
+        }
+        let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return false;
+        };
+        for task in tasks {
+            let Ok(task) = task else { return false };
+            // Children of each thread: `<pid> <pid> ...` (needs CONFIG_PROC_CHILDREN).
+            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+                return false;
+            };
+            if children
+                .split_whitespace()
+                .any(|c| c.parse::<u32>().ok() != Some(watchdog))
+            {
+                return false;
+            }
+        }
+        true
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = leader;
+        false
+    }
 }
 
 /// Live members of the peer's group and live descendants of relay.

@@ -907,6 +907,17 @@ fn the_deadline_holds_when_relay_is_killed() {
     );
 }
 
+/// A watchdog whose supervisor died before giving it a group (end of input, no orders), or
+/// whose group is already gone, has nothing to guard and exits at once.
+#[test]
+fn a_watchdog_without_a_live_group_exits() {
+    let env = TestEnv::new();
+    for orders in ["", "garbage\n", "4000000 99999999999999 10\n"] {
+        let out = env.run_stdin(&["__watchdog"], orders.as_bytes());
+        assert_eq!(code(&out), 0, "{orders:?}: {}", env.render(&out));
+    }
+}
+
 /// `--bg`: the supervisor runs the plan stored in the run record, so values that look like
 /// flags or hold spaces and quotes arrive exactly as given (no command line is re-built).
 #[test]
