@@ -36,7 +36,10 @@
 //!   plus every descendant of the supervising relay process (it is their subreaper on Linux), so
 //!   a process may supervise exactly one peer at a time; parallel work (doctor's probes,
 //!   fan-out) runs one relay process per peer.
-//! - The watchdog (`relay __watchdog`) is excluded from the tree and killed by handle.
+//! - The watchdog (`relay __watchdog`) starts on a thread beside the peer (its exec overlaps the
+//!   peer's) and gets the peer's group and deadline on its stdin once the peer runs; with no
+//!   orders (the supervisor died first) it has nothing to guard. It is excluded from the tree and
+//!   killed by handle.
 //! - Every pid relay may signal later is recorded with its start time, and checked first.
 //! - A record written `running` always ends `finished` (or `stale`, by `relay cancel`).
 

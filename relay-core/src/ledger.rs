@@ -291,7 +291,8 @@ fn read_tail(file: &mut std::fs::File) -> std::io::Result<(String, u64)> {
     let len = file.metadata()?.len();
     let from = len.saturating_sub(64 * 1024);
     file.seek(SeekFrom::Start(from))?;
-    let mut buf = Vec::new();
+    // Sized up front: one read, not a dozen doubling ones.
+    let mut buf = Vec::with_capacity(usize::try_from(len - from).unwrap_or(0) + 1);
     file.take(64 * 1024).read_to_end(&mut buf)?;
     Ok((String::from_utf8_lossy(&buf).into_owned(), len))
 }
