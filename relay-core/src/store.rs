@@ -927,16 +927,28 @@ fn dir_jobs<'c>(
             Vec::new()
         });
     }
+    let rows: Vec<list_cache::RowRef<'_>> = rows.collect();
     let start = jobs.len();
-    let sessions = match session {
-        None => top_jobs(dir, jobs)?,
-        Some(s) => {
-            session_jobs(dir, s, jobs)?;
-            Vec::new()
-        }
+    let list = |jobs: &mut Vec<Job>| match session {
+        None => top_jobs(dir, jobs),
+        Some(s) => session_jobs(dir, s, jobs).map(|()| Vec::new()),
     };
-    list_cache::attach(rows, &mut jobs[start..]);
-    Ok(sessions)
+    // While the directory is listed (one core), the files its cached rows name are checked
+    // (the others): most are still there and the same.
+    #[cfg(unix)]
+    let (sessions, idents) = if rows.len() >= 1024 {
+        std::thread::scope(|scope| {
+            let idents = scope.spawn(|| list_cache::identities(dir, &rows, now));
+            let sessions = list(jobs);
+            (sessions, idents.join().expect("a stat thread panicked"))
+        })
+    } else {
+        (list(jobs), Vec::new())
+    };
+    #[cfg(not(unix))]
+    let (sessions, idents) = (list(jobs), Vec::new());
+    list_cache::attach(&rows, &idents, &mut jobs[start..]);
+    sessions
 }
 
 /// The jobs of `.relay/` itself, in stem order; returns its session directories, by name.
@@ -1010,6 +1022,7 @@ fn top_jobs(relay: &Path, jobs: &mut Vec<Job>) -> Result<Vec<String>> {
             session: None,
             turn: 0,
             cached: None,
+            ident: None,
         });
     }
     sessions.sort_unstable();
@@ -1029,6 +1042,8 @@ struct Job {
     /// The listing cache's row for this job: the identity of the files it was read from, and
     /// where it is in the cache's text.
     cached: Option<(u64, (usize, usize))>,
+    /// The identity of its files now, when it was found while the directory was listed.
+    ident: Option<u64>,
 }
 
 impl Job {
@@ -1087,6 +1102,7 @@ impl Job {
             session: session.cloned(),
             turn,
             cached: Some((row.ident, row.span)),
+            ident: None,
         })
     }
 }
@@ -1115,6 +1131,7 @@ fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
             session: Some(Arc::clone(&session)),
             turn: t.number,
             cached: None,
+            ident: None,
         });
     }
     Ok(())
@@ -1174,14 +1191,14 @@ fn summarize_part(
     let mut buf = String::new();
     for (job, slot) in jobs.iter_mut().zip(slots) {
         #[cfg(unix)]
-        let ident = {
+        let ident = job.ident.or_else(|| {
             if dir.as_ref().is_none_or(|(d, _)| !Arc::ptr_eq(d, &job.dir)) {
                 dir = Some((Arc::clone(&job.dir), list_cache::open_dir(&job.dir)));
             }
-            dir.as_ref()
-                .and_then(|(_, fd)| fd.as_ref())
-                .and_then(|fd| list_cache::identity(fd, job, now, &mut buf))
-        };
+            let fd = dir.as_ref()?.1.as_ref()?;
+            let key = (crate::layout::stem_of(&job.name), job.files());
+            list_cache::identity(fd, key, now, &mut buf)
+        });
         #[cfg(not(unix))]
         let ident: Option<u64> = {
             let _ = now;

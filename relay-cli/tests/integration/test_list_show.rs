@@ -279,6 +279,68 @@ fn the_listing_cache_is_used_only_while_the_files_are_the_same() {
     assert_eq!(names, ["list.tsv"], "nothing written outside");
 }
 
+/// A directory of more than a thousand exchanges that changed since its rows were cached (a
+/// new request, a removed one, a reply edited in place): its files are checked while it is
+/// listed again, and the listing is what is there now.
+#[test]
+fn a_big_directory_changed_since_it_was_cached_lists_what_is_there_now() {
+    let env = TestEnv::new();
+    let tpl = env.ok(&[
+        "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Task.",
+    ]);
+    env.ok(&[
+        "res", "--request", &tpl, "--status", "done", "--verify", "pass", "Done.",
+    ]);
+    let req = env.read(".relay/20261121-163000-tpl.req.md");
+    let res = env.read(".relay/20261121-163000-tpl.res.md");
+    for k in 0..1200 {
+        let id = format!("20261121-163000-x{k}");
+        let at = |ext: &str| format!(".relay/{id}.{ext}");
+        env.write(&at("req.md"), &req.replace("20261121-163000-tpl", &id));
+        if k % 2 == 0 {
+            env.write(&at("res.md"), &res.replace("20261121-163000-tpl", &id));
+        }
+    }
+    let statuses = |out: &str| {
+        let mut n = std::collections::BTreeMap::new();
+        for line in out.lines().skip(1) {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            *n.entry(format!("{} {}", cells[3], cells[4])).or_insert(0) += 1;
+        }
+        n
+    };
+    let first = env.ok(&["list"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(env.ok(&["list"]), first, "the listing that writes the cache");
+    let reply = env.relay_dir().join("20261121-163000-x0.res.md");
+    let edited = std::fs::read_to_string(&reply)
+        .unwrap()
+        .replace("verify: pass", "verify: fail");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&reply)
+        .unwrap()
+        .write_all(edited.as_bytes())
+        .unwrap();
+    std::fs::remove_file(env.relay_dir().join("20261121-163000-x1.req.md")).unwrap();
+    env.ok(&[
+        "req", "--from", "claude", "--to", "codex", "--name", "late", "Late.",
+    ]);
+    let out = env.ok(&["list"]);
+    assert_eq!(
+        statuses(&out),
+        [
+            ("done fail".to_owned(), 1),
+            ("done pass".to_owned(), 600),
+            ("pending -".to_owned(), 600),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    assert!(!out.contains("-x1 ") && out.contains("-late "), "{out}");
+}
+
 #[test]
 fn list_empty_and_missing_session() {
     let env = TestEnv::new();

@@ -175,10 +175,11 @@ impl Cache {
     }
 }
 
-/// Puts each cached row on the job it belongs to (both are in key order).
-pub fn attach<'c>(rows: &mut dyn Iterator<Item = RowRef<'c>>, jobs: &mut [Job]) {
+/// Puts each cached row on the job it belongs to (both are in key order), with the identity
+/// its files had while the directory was listed, where that is known.
+pub fn attach(rows: &[RowRef<'_>], now: &[Option<u64>], jobs: &mut [Job]) {
     let mut next = 0;
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
         // Jobs before this row have no cached row; a row before the next job has no job.
         while next < jobs.len() && jobs[next].key() < row.key {
             next += 1;
@@ -186,6 +187,7 @@ pub fn attach<'c>(rows: &mut dyn Iterator<Item = RowRef<'c>>, jobs: &mut [Job]) 
         let Some(job) = jobs.get_mut(next) else { break };
         if job.key() == row.key && job.files() == row.files {
             job.cached = Some((row.ident, row.span));
+            job.ident = now.get(i).copied().flatten();
             next += 1;
         }
     }
@@ -291,42 +293,82 @@ pub fn dir_identity(_dir: &Path, _now: SystemTime) -> Option<u64> {
     None
 }
 
-/// The identity of the files a job reads (`None` when one of them is missing, not a regular
-/// file, or changed within [`SETTLED`] of `now`: such a row is read and not cached). `buf` is
-/// scratch space for the names beside the job's file.
+/// The identity of the files an exchange is read from: `<stem>` with `files` (see
+/// [`HAS_REQUEST`]), relative to `dir`. `None` when one of them is missing, not a regular file,
+/// or changed within [`SETTLED`] of `now`: such a row is read and not cached. `buf` is scratch
+/// space for the names.
 #[cfg(unix)]
 pub fn identity(
     dir: &std::os::fd::OwnedFd,
-    job: &Job,
+    (stem, files): (&str, u8),
     now: SystemTime,
     buf: &mut String,
 ) -> Option<u64> {
+    use crate::message::FileKind;
     use std::hash::Hasher as _;
     let limit = limit(now)?;
     let mut hash = std::hash::DefaultHasher::new();
-    let mut add = |name: &str| -> Option<()> {
-        let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    let mut add = |suffix: &str| -> Option<()> {
+        buf.clear();
+        buf.push_str(stem);
+        buf.push_str(suffix);
+        let st =
+            rustix::fs::statat(dir, buf.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
         if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
             return None;
         }
         add_stat(&mut hash, &st, limit)
     };
-    add(&job.name)?;
-    let beside = if job.reply_exists && job.kind == crate::message::FileKind::Request {
-        Some(crate::message::FileKind::Response.suffix())
-    } else if job.run_exists && !job.reply_exists {
-        Some(RUN_SUFFIX)
-    } else {
-        None
-    };
-    if let Some(suffix) = beside {
-        buf.clear();
-        buf.push_str(crate::layout::stem_of(&job.name));
-        buf.push_str(suffix);
-        add(buf)?;
+    let (request, reply, run) = (
+        files & HAS_REQUEST != 0,
+        files & HAS_REPLY != 0,
+        files & HAS_RUN != 0,
+    );
+    if request {
+        add(FileKind::Request.suffix())?;
     }
-    hash.write_u8(job.files());
+    // A reply is read beside a request or alone; a run record only where there is no reply.
+    if reply {
+        add(FileKind::Response.suffix())?;
+    } else if request && run {
+        add(RUN_SUFFIX)?;
+    }
+    if !request && !reply {
+        return None;
+    }
+    hash.write_u8(files);
     Some(hash.finish())
+}
+
+/// The identities of the files `rows` name in `dir` (see [`identity`]), found on every core:
+/// done while the directory is listed, they spare the listing's rows a `stat` each.
+#[cfg(unix)]
+pub fn identities(dir: &Path, rows: &[RowRef<'_>], now: SystemTime) -> Vec<Option<u64>> {
+    let Some(fd) = open_dir(dir) else {
+        return vec![None; rows.len()];
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                let fd = &fd;
+                scope.spawn(move || {
+                    let mut buf = String::new();
+                    part.iter()
+                        .map(|r| identity(fd, (r.key.2, r.files), now, &mut buf))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a stat thread panicked"))
+            .collect()
+    })
 }
 
 /// Opens a directory for [`identity`].
