@@ -1216,7 +1216,8 @@ impl Call<'_> {
         let log = relay_core::beside(request, relay_core::BESIDE_SUPERVISOR_LOG);
         let log_file = relay_core::untrusted::open_append(&log)
             .with_context(|| format!("creating {}", log.display()))?;
-        cmd.stdin(std::process::Stdio::null())
+        // Its stdin is a gate: it starts work at the end of input, after the record names it.
+        cmd.stdin(std::process::Stdio::piped())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
         #[cfg(unix)]
@@ -1225,13 +1226,16 @@ impl Call<'_> {
             cmd.process_group(0);
         }
         let _ = detach;
-        let child = cmd.spawn().context("starting the background supervisor")?;
-        // The supervisor rewrites the record as soon as it starts; until then it names it.
+        let mut child = cmd.spawn().context("starting the background supervisor")?;
+        let gate = child.stdin.take();
+        // The record names the supervisor from the start (`relay status` must not call it
+        // lost); the supervisor waits at its gate until this is written, so this write never
+        // lands over one of its own.
         record.supervisor_pid = child.id();
         record.supervisor_start = supervise::start_time(child.id());
-        if RunRecord::load(request).is_ok_and(|r| r.pid.is_none()) {
-            record.save()?;
-        }
+        let saved = record.save();
+        drop(gate);
+        saved?;
         Ok(child)
     }
 }

@@ -73,51 +73,66 @@ pub fn run(
     // interrupted), then reports, instead of dying before them.
     let _stop = crate::supervise::StopFlags::install().context("installing signal handlers")?;
     let t0 = Instant::now();
-    let (tx, rx) = mpsc::channel::<(usize, std::io::Result<std::process::ExitStatus>)>();
-    let mut next = 0;
-    let mut running = 0;
-    let mut done = 0;
     let max_parallel = max_parallel.max(1);
-    while done < members.len() {
-        while running < max_parallel && next < members.len() {
-            let m = &members[next];
-            let call = Call {
-                relay,
-                plan: &m.plan,
-                quiet: true,
-            };
-            let parsed = read_request(&m.request)?;
-            let mut child = call
-                .spawn_supervisor(&m.request, &parsed, false)
-                .with_context(|| format!("starting the call to {}", m.plan.peer))?;
-            let tx = tx.clone();
-            let i = next;
-            // One small thread per supervisor, only to wait for it: there is no portable
-            // wait-for-any-child in std.
-            std::thread::spawn(move || {
-                let _ = tx.send((i, child.wait()));
-            });
-            running += 1;
-            next += 1;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel::<(usize, anyhow::Result<()>)>();
+        let mut next = 0;
+        let mut running = 0;
+        let mut done = 0;
+        let mut first_error = None;
+        while done < members.len() {
+            while running < max_parallel && next < members.len() && first_error.is_none() {
+                let (i, m, tx) = (next, &members[next], tx.clone());
+                // One thread per supervisor, to start it and wait for it: the starts (each an
+                // exec of relay) overlap instead of queueing behind each other, and there is no
+                // portable wait-for-any-child in std.
+                scope.spawn(move || {
+                    let result = (|| {
+                        let call = Call {
+                            relay,
+                            plan: &m.plan,
+                            quiet: true,
+                        };
+                        let parsed = read_request(&m.request)?;
+                        let mut child = call
+                            .spawn_supervisor(&m.request, &parsed, false)
+                            .with_context(|| format!("starting the call to {}", m.plan.peer))?;
+                        child.wait().context("waiting for a supervisor")?;
+                        Ok(())
+                    })();
+                    let _ = tx.send((i, result));
+                });
+                running += 1;
+                next += 1;
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, result) = rx.recv().context("waiting for the supervisors")?;
+            running -= 1;
+            done += 1;
+            if let Err(e) = result {
+                // The others already started run to their end; none more is started.
+                first_error.get_or_insert(e);
+                continue;
+            }
+            if progress {
+                let m = &members[i];
+                let outcome = RunRecord::load(&m.request)
+                    .ok()
+                    .and_then(|r| r.outcome)
+                    .map_or("ended", Outcome::as_str);
+                eprintln!(
+                    "relay: {} finished: {outcome} ({}/{} done, {}s)",
+                    m.plan.peer,
+                    done,
+                    members.len(),
+                    t0.elapsed().as_secs()
+                );
+            }
         }
-        let (i, _status) = rx.recv().context("waiting for the supervisors")?;
-        running -= 1;
-        done += 1;
-        if progress {
-            let m = &members[i];
-            let outcome = RunRecord::load(&m.request)
-                .ok()
-                .and_then(|r| r.outcome)
-                .map_or("ended", Outcome::as_str);
-            eprintln!(
-                "relay: {} finished: {outcome} ({}/{} done, {}s)",
-                m.plan.peer,
-                done,
-                members.len(),
-                t0.elapsed().as_secs()
-            );
-        }
-    }
+        first_error.map_or(Ok(()), Err)
+    })?;
     members
         .iter()
         .map(|m| {

@@ -289,6 +289,16 @@ pub fn watch() {
     os::watch(group, deadline_ms, Duration::from_millis(grace_ms));
 }
 
+/// Waits for the end of stdin when it is a pipe: the gate the relay that started this
+/// supervisor holds until the run record names it (see `Call::spawn_supervisor`). Anything
+/// else on stdin (a terminal, /dev/null) is no gate.
+pub fn wait_for_parent() {
+    if os::stdin_is_pipe() {
+        // To its end, kept nowhere: only the relay that holds the other end decides when.
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+    }
+}
+
 /// When `pid` started (clock ticks after boot, Linux): recorded with every pid relay may
 /// signal later, because the system reuses pids.
 pub fn start_time(pid: u32) -> Option<u64> {

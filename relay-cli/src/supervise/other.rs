@@ -58,6 +58,11 @@ impl Watchdog {
 
 pub fn watch(_group: u32, _deadline_ms: u128, _grace: std::time::Duration) {}
 
+/// No gate where stdin cannot be told apart: the parent's write may race (best effort).
+pub fn stdin_is_pipe() -> bool {
+    false
+}
+
 pub fn start_time(_pid: u32) -> Option<u64> {
     None
 }

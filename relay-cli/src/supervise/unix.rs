@@ -309,6 +309,14 @@ pub fn runs_with_arg(pid: u32, arg: &str) -> bool {
     }
 }
 
+/// Is stdin a pipe (or FIFO)?
+pub fn stdin_is_pipe() -> bool {
+    use std::os::fd::AsFd as _;
+    rustix::fs::fstat(std::io::stdin().as_fd()).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
+    })
+}
+
 /// SIGTERM to one process.
 pub fn terminate(raw: u32) {
     if let Some(p) = pid(raw) {

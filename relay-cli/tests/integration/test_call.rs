@@ -918,6 +918,35 @@ fn a_watchdog_without_a_live_group_exits() {
     }
 }
 
+/// A background supervisor starts work only at the end of its stdin, which the relay that
+/// started it holds until the run record names the supervisor: that relay's write can never
+/// land over one of the supervisor's (it once replaced a finished record with `running`).
+#[test]
+fn a_supervisor_waits_at_its_gate() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let mut sup = env.cmd(&["__supervise", ".relay/missing.req.md"]);
+    let mut child = sup
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut gate = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the supervisor went on before its gate opened"
+    );
+    // Bytes on the gate are not an opening; its end is.
+    gate.write_all(b"x").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(child.try_wait().unwrap().is_none());
+    drop(gate);
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a missing request is an error");
+}
+
 /// `--bg`: the supervisor runs the plan stored in the run record, so values that look like
 /// flags or hold spaces and quotes arrive exactly as given (no command line is re-built).
 #[test]

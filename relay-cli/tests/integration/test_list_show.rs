@@ -289,7 +289,14 @@ fn a_big_directory_changed_since_it_was_cached_lists_what_is_there_now() {
         "req", "--from", "claude", "--to", "codex", "--name", "tpl", "Task.",
     ]);
     env.ok(&[
-        "res", "--request", &tpl, "--status", "done", "--verify", "pass", "Done.",
+        "res",
+        "--request",
+        &tpl,
+        "--status",
+        "done",
+        "--verify",
+        "pass",
+        "Done.",
     ]);
     let req = env.read(".relay/20261121-163000-tpl.req.md");
     let res = env.read(".relay/20261121-163000-tpl.res.md");
@@ -311,7 +318,11 @@ fn a_big_directory_changed_since_it_was_cached_lists_what_is_there_now() {
     };
     let first = env.ok(&["list"]);
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    assert_eq!(env.ok(&["list"]), first, "the listing that writes the cache");
+    assert_eq!(
+        env.ok(&["list"]),
+        first,
+        "the listing that writes the cache"
+    );
     let reply = env.relay_dir().join("20261121-163000-x0.res.md");
     let edited = std::fs::read_to_string(&reply)
         .unwrap()
