@@ -194,6 +194,21 @@ fn list_json() {
     );
 }
 
+/// Rewrites a reply's `verify: pass` as `fail` in place: same inode, the directory untouched,
+/// as an editor that writes in place does.
+fn fail_in_place(reply: &std::path::Path) {
+    let edited = std::fs::read_to_string(reply)
+        .unwrap()
+        .replace("verify: pass", "verify: fail");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(reply)
+        .unwrap()
+        .write_all(edited.as_bytes())
+        .unwrap();
+}
+
 /// What a listing read is cached in `.relay/.cache/list.tsv` once its files have settled
 /// (two seconds), and used only while the files and directories are the same: an edit in
 /// place, a new exchange or a damaged cache shows at once; a cache is never written through a
@@ -216,17 +231,7 @@ fn the_listing_cache_is_used_only_while_the_files_are_the_same() {
     std::fs::write(&cache, text.replace("=gemini", "=planted")).unwrap();
     assert!(list().contains("claude->planted"), "{}", list());
     // An edit in place (same inode, same directory) is seen at once.
-    let reply = env.relay_dir().join("20261121-163000-auth-review.res.md");
-    let edited = std::fs::read_to_string(&reply)
-        .unwrap()
-        .replace("verify: pass", "verify: fail");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&reply)
-        .unwrap()
-        .write_all(edited.as_bytes())
-        .unwrap();
+    fail_in_place(&env.relay_dir().join("20261121-163000-auth-review.res.md"));
     let out = list();
     let row = out
         .lines()
@@ -323,17 +328,7 @@ fn a_big_directory_changed_since_it_was_cached_lists_what_is_there_now() {
         first,
         "the listing that writes the cache"
     );
-    let reply = env.relay_dir().join("20261121-163000-x0.res.md");
-    let edited = std::fs::read_to_string(&reply)
-        .unwrap()
-        .replace("verify: pass", "verify: fail");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&reply)
-        .unwrap()
-        .write_all(edited.as_bytes())
-        .unwrap();
+    fail_in_place(&env.relay_dir().join("20261121-163000-x0.res.md"));
     std::fs::remove_file(env.relay_dir().join("20261121-163000-x1.req.md")).unwrap();
     env.ok(&[
         "req", "--from", "claude", "--to", "codex", "--name", "late", "Late.",
