@@ -167,19 +167,18 @@ fn log_file(path: &Path) -> io::Result<File> {
 /// `reply` is the file the peer should write; while processes it left behind still run after
 /// it exits, relay waits up to `settle` for that file before killing them.
 pub fn supervise(
-    started: Started,
+    peer: Started,
     spawn: &Spawn,
     limits: &Limits,
     stop: &StopFlags,
     reply: &Path,
-    started_at: Instant,
+    started: Instant,
     on_tick: &mut dyn FnMut(&Tick<'_>),
 ) -> io::Result<Outcome> {
     let Started {
         mut child,
         mut watchdog,
-    } = started;
-    let started = started_at;
+    } = peer;
     let pid = child.id();
     // If this relay dies (SIGKILL, OOM), the watchdog still ends the peer's group at the
     // deadline. A quarter second later than ours, so while relay lives it is relay that acts.

@@ -341,10 +341,8 @@ pub fn reply_path(request: &Path) -> PathBuf {
 /// the run record of the call, the peer's output logs, the background supervisor's log.
 pub const BESIDE_RUN_RECORD: &str = "run.json";
 
-/// Where relay keeps its caches under `.relay/` (the listing, the inbox, per-call git objects):
-/// a directory of its own, so that writing one does not change the modification time of
-/// `.relay/` that the inbox stamps rely on.
-pub const CACHE_DIR: &str = ".cache";
+/// `<stem>` + this is a run record's file name (the whole suffix, for matching names).
+pub const RUN_RECORD_SUFFIX: &str = ".run.json";
 /// The peer's stdout, captured by `relay call`.
 pub const BESIDE_STDOUT_LOG: &str = "stdout.log";
 /// The peer's stderr, captured by `relay call`.
@@ -378,6 +376,11 @@ pub const BESIDE_ALL: &[&str] = &[
     BESIDE_RESUME_FAILED_LOGS[0],
     BESIDE_RESUME_FAILED_LOGS[1],
 ];
+
+/// Where relay keeps its caches under `.relay/` (the listing, the inbox, per-call git objects):
+/// a directory of its own, so that writing one does not change the modification time of
+/// `.relay/` that the inbox stamps rely on.
+pub const CACHE_DIR: &str = ".cache";
 
 /// `<stem>.<ext>` beside the request `<stem>.req.md`.
 pub fn beside(request: &Path, ext: &str) -> PathBuf {

@@ -12,7 +12,7 @@ use time::macros::format_description;
 
 use crate::error::{Error, InvalidFile, IoResultExt, Result};
 use crate::fields::{check_slug, check_token, is_slug, is_turn_stem};
-use crate::layout::{BESIDE_RUN_RECORD, RelayDir, beside, reply_path};
+use crate::layout::{BESIDE_RUN_RECORD, RUN_RECORD_SUFFIX, RelayDir, beside, reply_path};
 
 use crate::message::{
     self, Depth, FileKind, Footer, MAX_FILE_BYTES, Message, Request, Response, Status, VERSION,
@@ -961,11 +961,10 @@ fn top_jobs(relay: &Path, jobs: &mut Vec<Job>) -> Result<Vec<String>> {
     // Only the names that matter (protocol files, run records): each stem once in one buffer,
     // with which file it came from (0 request, 1 reply, 2 run record). At 250,000 names a
     // string each would be most of what a listing holds.
-    let run_suffix = format!(".{BESIDE_RUN_RECORD}");
     let suffixes = [
         FileKind::Request.suffix(),
         FileKind::Response.suffix(),
-        run_suffix.as_str(),
+        RUN_RECORD_SUFFIX,
     ];
     let mut stems = String::new();
     let mut names: Vec<(u32, u16, u8)> = Vec::new();
@@ -1108,11 +1107,10 @@ impl Job {
 }
 
 fn session_jobs(dir: &Path, session: &str, jobs: &mut Vec<Job>) -> Result<()> {
-    let suffix = format!(".{BESIDE_RUN_RECORD}");
     let records: std::collections::HashSet<String> = fs::read_dir(dir)
         .at(dir)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(&suffix).map(str::to_owned))
+        .filter_map(|n| n.strip_suffix(RUN_RECORD_SUFFIX).map(str::to_owned))
         .collect();
     let shared: Arc<Path> = Arc::from(dir);
     let session: Arc<str> = Arc::from(session);
@@ -1146,6 +1144,13 @@ struct Row {
     reread: bool,
 }
 
+/// How many threads a listing uses: one per core, at most 8.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8)
+}
+
 /// Lists the jobs on every core: each is independent, and with thousands of exchanges the
 /// `stat`s (and, for what changed, the open/read/parse) per file are what a listing costs.
 fn summarize_all(
@@ -1153,9 +1158,7 @@ fn summarize_all(
     cache: Option<&list_cache::Cache>,
     now: SystemTime,
 ) -> Vec<Row> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8);
+    let threads = threads();
     let mut out: Vec<Option<Row>> = Vec::new();
     out.resize_with(jobs.len(), || None);
     if threads == 1 || jobs.len() < 256 {

@@ -37,9 +37,6 @@ pub const SETTLED: Duration = Duration::from_secs(2);
 /// The largest cache read (about 120 bytes per exchange: over a million exchanges).
 const MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-/// A run record's suffix (see `BESIDE_RUN_RECORD`).
-const RUN_SUFFIX: &str = ".run.json";
-
 /// Bits of a row's files field.
 pub const HAS_REQUEST: u8 = 1;
 /// A reply is there.
@@ -331,7 +328,7 @@ pub fn identity(
     if reply {
         add(FileKind::Response.suffix())?;
     } else if request && run {
-        add(RUN_SUFFIX)?;
+        add(crate::layout::RUN_RECORD_SUFFIX)?;
     }
     if !request && !reply {
         return None;
@@ -347,9 +344,7 @@ pub fn identities(dir: &Path, rows: &[RowRef<'_>], now: SystemTime) -> Vec<Optio
     let Some(fd) = open_dir(dir) else {
         return vec![None; rows.len()];
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8);
+    let threads = super::threads();
     let chunk = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let parts: Vec<_> = rows
@@ -720,7 +715,10 @@ mod tests {
 
     #[test]
     fn the_run_record_suffix_is_the_layouts() {
-        assert_eq!(RUN_SUFFIX, format!(".{}", crate::layout::BESIDE_RUN_RECORD));
+        assert_eq!(
+            crate::layout::RUN_RECORD_SUFFIX,
+            format!(".{}", crate::layout::BESIDE_RUN_RECORD)
+        );
     }
 
     #[test]
