@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Command as ClapCommand, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
     board, call, cancel, ci, clean, completions, deliberate, doctor, fan, handoff, hook, inbox,
@@ -74,38 +74,39 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands; each lives in its own file under `commands/`.
+/// The subcommands; each lives in its own file under `commands/`. Each one's arguments are
+/// added to clap's tree only when that subcommand is parsed ([`Lazy`]).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Call(call::CallArgs),
-    Review(review::ReviewArgs),
-    Ci(ci::CiArgs),
-    Fan(fan::FanArgs),
-    Deliberate(deliberate::DeliberateArgs),
-    Handoff(handoff::HandoffArgs),
-    Board(board::BoardArgs),
-    Note(note::NoteArgs),
-    Decisions(note::DecisionsArgs),
-    Inbox(inbox::InboxArgs),
-    Next(inbox::NextArgs),
-    Close(board::CloseArgs),
-    Log(board::LogArgs),
-    Takeover(board::TakeoverArgs),
-    Hook(hook::HookArgs),
-    Wait(wait::WaitArgs),
-    Status(status::StatusArgs),
-    Stats(stats::StatsArgs),
-    Cancel(cancel::CancelArgs),
-    Req(req::ReqArgs),
-    Res(res::ResArgs),
-    Validate(validate::ValidateArgs),
-    List(list::ListArgs),
-    Show(show::ShowArgs),
-    Clean(clean::CleanArgs),
-    Doctor(doctor::DoctorArgs),
-    Skill(skill::SkillArgs),
-    Init(init::InitArgs),
-    Spec(spec::SpecArgs),
+    Call(Lazy<call::CallArgs>),
+    Review(Lazy<review::ReviewArgs>),
+    Ci(Lazy<ci::CiArgs>),
+    Fan(Lazy<fan::FanArgs>),
+    Deliberate(Lazy<deliberate::DeliberateArgs>),
+    Handoff(Lazy<handoff::HandoffArgs>),
+    Board(Lazy<board::BoardArgs>),
+    Note(Lazy<note::NoteArgs>),
+    Decisions(Lazy<note::DecisionsArgs>),
+    Inbox(Lazy<inbox::InboxArgs>),
+    Next(Lazy<inbox::NextArgs>),
+    Close(Lazy<board::CloseArgs>),
+    Log(Lazy<board::LogArgs>),
+    Takeover(Lazy<board::TakeoverArgs>),
+    Hook(Lazy<hook::HookArgs>),
+    Wait(Lazy<wait::WaitArgs>),
+    Status(Lazy<status::StatusArgs>),
+    Stats(Lazy<stats::StatsArgs>),
+    Cancel(Lazy<cancel::CancelArgs>),
+    Req(Lazy<req::ReqArgs>),
+    Res(Lazy<res::ResArgs>),
+    Validate(Lazy<validate::ValidateArgs>),
+    List(Lazy<list::ListArgs>),
+    Show(Lazy<show::ShowArgs>),
+    Clean(Lazy<clean::CleanArgs>),
+    Doctor(Lazy<doctor::DoctorArgs>),
+    Skill(Lazy<skill::SkillArgs>),
+    Init(Lazy<init::InitArgs>),
+    Spec(Lazy<spec::SpecArgs>),
     /// (internal) Runs the plan stored in a request's run record: the background half of --bg.
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -115,7 +116,78 @@ pub enum Command {
     /// (internal) Guards a peer group's deadline if the relay that started it dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog,
-    Completions(completions::CompletionsArgs),
+    Completions(Lazy<completions::CompletionsArgs>),
+}
+
+/// Parses the process arguments. The root's help lists every subcommand with its summary, so
+/// for help the whole tree is built first; anything else builds only the subcommand named.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind;
+    let matches = match Cli::command().try_get_matches() {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            full_command().try_get_matches()?
+        }
+        other => other?,
+    };
+    Cli::from_arg_matches(&matches)
+}
+
+/// The whole tree, every subcommand's arguments in place (help, completions).
+pub fn full_command() -> ClapCommand {
+    use clap::CommandFactory as _;
+    EAGER.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd
+}
+
+/// Set for [`full_command`]: [`Lazy`] then adds its arguments at once. (Deferred ones would
+/// be missing from the tree clap's `help` subcommand copies when the root is built.)
+static EAGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A subcommand's arguments, deferred (`Command::defer`) until clap parses that subcommand:
+/// building all ~30 subcommands with their ~250 arguments was most of what a short command
+/// such as `relay req` spent before it touched a file (allocations, page faults).
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: ClapCommand) -> ClapCommand {
+        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+            T::augment_args(cmd)
+        } else {
+            cmd.defer(T::augment_args)
+        }
+    }
+    fn augment_args_for_update(cmd: ClapCommand) -> ClapCommand {
+        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+            T::augment_args_for_update(cmd)
+        } else {
+            cmd.defer(T::augment_args_for_update)
+        }
+    }
 }
 
 /// `relay --help` ends with examples and the exit-code table from relay-core (one source).
@@ -132,7 +204,6 @@ fn exit_codes_help() -> String {
 mod tests {
     #[test]
     fn clap_definition_is_consistent() {
-        use clap::CommandFactory as _;
-        super::Cli::command().debug_assert();
+        super::full_command().debug_assert();
     }
 }

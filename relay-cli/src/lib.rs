@@ -4,7 +4,6 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use clap::error::ErrorKind;
 
 mod board;
@@ -27,7 +26,7 @@ mod workspace;
 
 /// Runs `relay` with the process arguments; returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),
     };

@@ -241,23 +241,13 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
         .replace_nanosecond(0)
         .expect("0 is a valid nanosecond");
     // Under the lock: the last entries tell the next id; a torn last line is closed off.
-    let (tail, len) = read_tail(&mut file).map_err(io)?;
     let stamp = now
         .format(time::macros::format_description!(
             "[year][month][day]-[hour][minute][second]"
         ))
         .expect("a UTC date formats");
-    // Entries are written with `"id"` second, so the id is read off the line without parsing
-    // it (relay appends at every request and reply; a tail of many entries must stay cheap).
-    let prefix = format!("\"id\":\"{stamp}-");
-    let n = tail
-        .lines()
-        .filter_map(|l| {
-            let rest = &l[l.find(&prefix)? + prefix.len()..];
-            rest[..rest.find('"')?].parse::<u32>().ok()
-        })
-        .max()
-        .map_or(1, |m| m + 1);
+    let tail = read_tail(&mut file, &stamp).map_err(io)?;
+    let n = tail.last_n.map_or(1, |m| m + 1);
     let entry = Entry {
         v: 1,
         id: format!("{stamp}-{n}"),
@@ -277,7 +267,7 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
         forced: new.forced,
     };
     let mut line = String::new();
-    if len > 0 && !tail.ends_with('\n') {
+    if !tail.ends_complete {
         line.push('\n');
     }
     line.push_str(&serde_json::to_string(&entry).expect("an entry serializes"));
@@ -286,15 +276,71 @@ pub fn append(relay: &RelayDir, new: &NewEntry, now: OffsetDateTime) -> Result<E
     Ok(entry)
 }
 
-/// The last 64 KiB of the file (as text) and its length.
-fn read_tail(file: &mut std::fs::File) -> std::io::Result<(String, u64)> {
+/// What the end of a ledger tells the next append.
+struct Tail {
+    /// The highest `n` of an id `<stamp>-<n>` in the last 64 KiB (entries are written with
+    /// `"id"` second, so the id is read off the bytes without parsing a line).
+    last_n: Option<u32>,
+    /// Empty, or ends with a newline (else a torn last line is closed off first).
+    ends_complete: bool,
+}
+
+/// Reads the last 64 KiB backwards in 8 KiB chunks through one small buffer: relay appends at
+/// every request and reply, and a fresh 64 KiB buffer (plus a text copy of it) cost more in new
+/// pages than the reading itself. Chunks overlap by the length of an id, so none is cut.
+fn read_tail(file: &mut std::fs::File, stamp: &str) -> std::io::Result<Tail> {
+    const WINDOW: u64 = 64 * 1024;
+    const CHUNK: u64 = 8 * 1024;
     let len = file.metadata()?.len();
-    let from = len.saturating_sub(64 * 1024);
-    file.seek(SeekFrom::Start(from))?;
-    // Sized up front: one read, not a dozen doubling ones.
-    let mut buf = Vec::with_capacity(usize::try_from(len - from).unwrap_or(0) + 1);
-    file.take(64 * 1024).read_to_end(&mut buf)?;
-    Ok((String::from_utf8_lossy(&buf).into_owned(), len))
+    let prefix = format!("\"id\":\"{stamp}-");
+    // The prefix, the digits of a u32, the closing quote.
+    let overlap = prefix.len() as u64 + 11;
+    let floor = len.saturating_sub(WINDOW);
+    let mut buf = vec![0u8; usize::try_from(CHUNK + overlap).unwrap_or(usize::MAX)];
+    let mut tail = Tail {
+        last_n: None,
+        ends_complete: true,
+    };
+    let mut end = len;
+    while end > floor {
+        let start = end.saturating_sub(CHUNK).max(floor);
+        let stop = (end + overlap).min(len);
+        file.seek(SeekFrom::Start(start))?;
+        let want = usize::try_from(stop - start)
+            .unwrap_or(buf.len())
+            .min(buf.len());
+        let got = read_up_to(file, &mut buf[..want])?;
+        let chunk = &buf[..got];
+        if end == len {
+            tail.ends_complete = chunk.last() == Some(&b'\n');
+        }
+        for at in memchr::memmem::find_iter(chunk, prefix.as_bytes()) {
+            let digits = &chunk[at + prefix.len()..];
+            let Some(close) = digits.iter().position(|b| *b == b'"') else {
+                continue;
+            };
+            let n = std::str::from_utf8(&digits[..close])
+                .ok()
+                .and_then(|d| d.parse::<u32>().ok());
+            tail.last_n = tail.last_n.max(n);
+        }
+        end = start;
+    }
+    Ok(tail)
+}
+
+/// Reads until `buf` is full or the file ends; how many bytes it got.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Every entry of a ledger that parses, and how many lines did not (a torn or foreign line).
@@ -552,6 +598,46 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
         }
+    }
+
+    /// The next id comes from the highest `n` of this second in the last 64 KiB, wherever the
+    /// 8 KiB chunks it is read in cut the lines; other seconds and older bytes do not count.
+    #[test]
+    fn the_tail_gives_the_highest_id_of_the_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let line = |stamp: &str, n: u32| {
+            format!(
+                "{{\"v\":1,\"id\":\"{stamp}-{n}\",\"kind\":\"note\",\"text\":\"{}\"}}\n",
+                "x".repeat(n as usize % 97)
+            )
+        };
+        let tail_of = |text: &str, stamp: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut f = std::fs::File::open(&path).unwrap();
+            let t = read_tail(&mut f, stamp).unwrap();
+            (t.last_n, t.ends_complete)
+        };
+        assert_eq!(tail_of("", "20260101-000000"), (None, true));
+        // 400 lines of one second (~50 KiB): every chunk boundary falls somewhere in a line.
+        let mut text: String = (1..=400).map(|n| line("20260101-000000", n)).collect();
+        assert!(text.len() > 40 * 1024 && text.len() < 64 * 1024);
+        assert_eq!(tail_of(&text, "20260101-000000"), (Some(400), true));
+        assert_eq!(tail_of(&text, "20260101-000001"), (None, true));
+        // A higher n early in the window still counts; a later second does not mix in.
+        let mut early = line("20260101-000000", 9000);
+        early.push_str(&text);
+        early.push_str(&line("20260101-000001", 3));
+        assert_eq!(tail_of(&early, "20260101-000000"), (Some(9000), true));
+        assert_eq!(tail_of(&early, "20260101-000001"), (Some(3), true));
+        // A torn last line.
+        text.push_str("{\"v\":1,\"id\":\"2026");
+        assert_eq!(tail_of(&text, "20260101-000000"), (Some(400), false));
+        // Beyond the last 64 KiB: not read.
+        let mut old = line("20260101-000000", 7777);
+        old.push_str(&"y".repeat(70 * 1024));
+        old.push('\n');
+        assert_eq!(tail_of(&old, "20260101-000000"), (None, true));
     }
 
     fn entry(kind: EntryKind, author: &str, re: Option<&str>, to: Option<&str>) -> Entry {

@@ -1,6 +1,5 @@
 //! `relay completions`: shell completion scripts.
 
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 /// Print a shell completion script.
@@ -17,7 +16,7 @@ pub struct CompletionsArgs {
 }
 
 pub fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
-    let mut cmd = crate::cli::Cli::command();
+    let mut cmd = crate::cli::full_command();
     clap_complete::generate(args.shell, &mut cmd, "relay", &mut std::io::stdout());
     Ok(relay_core::exit::OK)
 }
