@@ -61,7 +61,6 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXAMPLES,
-    after_long_help = exit_codes_help(),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -71,7 +70,7 @@ pub struct Cli {
     pub root: Option<PathBuf>,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Commands,
 }
 
 /// The subcommands; each lives in its own file under `commands/`. Each one's arguments are
@@ -119,37 +118,123 @@ pub enum Command {
     Completions(Lazy<completions::CompletionsArgs>),
 }
 
-/// Parses the process arguments. The root's help lists every subcommand with its summary, so
-/// for help the whole tree is built first; anything else builds only the subcommand named.
+/// Parses the process arguments, building as little of clap's tree as it takes: first only
+/// the subcommand named (which is all a call that parses needs); when that fails, the whole
+/// tree with deferred arguments, so errors and suggestions read as they always did; for help,
+/// the whole tree with every argument (the root's help lists each subcommand's summary).
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::CommandFactory as _;
     use clap::error::ErrorKind;
-    let matches = match Cli::command().try_get_matches() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(name) = subcommand_named(&args) {
+        set_shape(Shape::Only(name));
+        if let Ok(m) = Cli::command().try_get_matches_from(&args) {
+            return Cli::from_arg_matches(&m);
+        }
+    }
+    set_shape(Shape::Deferred);
+    let matches = match Cli::command().try_get_matches_from(&args) {
         Err(e)
             if matches!(
                 e.kind(),
                 ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) =>
         {
-            full_command().try_get_matches()?
+            full_command().try_get_matches_from(&args)?
         }
         other => other?,
     };
     Cli::from_arg_matches(&matches)
 }
 
+/// The first word that is not an option (nor `--root`'s value), when it names a subcommand.
+fn subcommand_named(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        if word == "--root" {
+            words.next();
+        } else if word == "--" {
+            return None;
+        } else if !word.starts_with('-') {
+            return Command::has_subcommand(word).then(|| word.to_owned());
+        }
+    }
+    None
+}
+
 /// The whole tree, every subcommand's arguments in place (help, completions).
 pub fn full_command() -> ClapCommand {
     use clap::CommandFactory as _;
-    EAGER.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut cmd = Cli::command();
+    set_shape(Shape::Eager);
+    // Built here, not at every start: only long help shows it.
+    let mut cmd = Cli::command().after_long_help(exit_codes_help());
     cmd.build();
     cmd
 }
 
-/// Set for [`full_command`]: [`Lazy`] then adds its arguments at once. (Deferred ones would
-/// be missing from the tree clap's `help` subcommand copies when the root is built.)
-static EAGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// How much of the tree `Cli::command()` builds.
+#[derive(Clone)]
+enum Shape {
+    /// Every subcommand, each one's arguments added when it is parsed ([`Lazy`]).
+    Deferred,
+    /// Every subcommand with its arguments. (Deferred ones would be missing from the tree
+    /// clap's `help` subcommand copies when the root is built.)
+    Eager,
+    /// Only this subcommand (deferred like the rest): each subcommand in the tree costs a copy
+    /// of the global options and a line of the `help` subcommand when the root is built.
+    Only(String),
+}
+
+static SHAPE: std::sync::Mutex<Shape> = std::sync::Mutex::new(Shape::Deferred);
+
+fn set_shape(shape: Shape) {
+    *SHAPE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = shape;
+}
+
+fn shape() -> Shape {
+    SHAPE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// The subcommand table as clap sees it: all of [`Command`], or the one [`Shape`] names.
+#[derive(Debug)]
+pub struct Commands(pub Command);
+
+impl FromArgMatches for Commands {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Command::from_arg_matches(matches).map(Commands)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl Subcommand for Commands {
+    fn augment_subcommands(cmd: ClapCommand) -> ClapCommand {
+        shaped(cmd, Command::augment_subcommands)
+    }
+    fn augment_subcommands_for_update(cmd: ClapCommand) -> ClapCommand {
+        shaped(cmd, Command::augment_subcommands_for_update)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        Command::has_subcommand(name)
+    }
+}
+
+/// `all` (the derived table), or only the subcommand [`Shape::Only`] names: taken from the
+/// whole table built on a scratch command, which with deferred arguments is cheap.
+fn shaped(cmd: ClapCommand, all: fn(ClapCommand) -> ClapCommand) -> ClapCommand {
+    if let Shape::Only(name) = shape()
+        && let Some(one) = all(ClapCommand::new("relay")).find_subcommand(&name)
+    {
+        return cmd.subcommand(one.clone());
+    }
+    all(cmd)
+}
 
 /// A subcommand's arguments, deferred (`Command::defer`) until clap parses that subcommand:
 /// building all ~30 subcommands with their ~250 arguments was most of what a short command
@@ -175,14 +260,14 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
 
 impl<T: Args> Args for Lazy<T> {
     fn augment_args(cmd: ClapCommand) -> ClapCommand {
-        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+        if matches!(shape(), Shape::Eager) {
             T::augment_args(cmd)
         } else {
             cmd.defer(T::augment_args)
         }
     }
     fn augment_args_for_update(cmd: ClapCommand) -> ClapCommand {
-        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+        if matches!(shape(), Shape::Eager) {
             T::augment_args_for_update(cmd)
         } else {
             cmd.defer(T::augment_args_for_update)

@@ -285,7 +285,8 @@ struct Tail {
     ends_complete: bool,
 }
 
-/// Reads the last 64 KiB backwards in 8 KiB chunks through one small buffer: relay appends at
+/// Reads the last 64 KiB backwards in 8 KiB chunks through one small buffer, up to the first
+/// chunk holding an id of this second: relay appends at
 /// every request and reply, and a fresh 64 KiB buffer (plus a text copy of it) cost more in new
 /// pages than the reading itself. Chunks overlap by the length of an id, so none is cut.
 fn read_tail(file: &mut std::fs::File, stamp: &str) -> std::io::Result<Tail> {
@@ -323,6 +324,11 @@ fn read_tail(file: &mut std::fs::File, stamp: &str) -> std::io::Result<Tail> {
                 .ok()
                 .and_then(|d| d.parse::<u32>().ok());
             tail.last_n = tail.last_n.max(n);
+        }
+        if tail.last_n.is_some() {
+            // Appends are serialized and each takes the highest n so far plus one: the latest
+            // id of this second is the highest, and older chunks cannot beat it.
+            break;
         }
         end = start;
     }
@@ -624,12 +630,17 @@ mod tests {
         assert!(text.len() > 40 * 1024 && text.len() < 64 * 1024);
         assert_eq!(tail_of(&text, "20260101-000000"), (Some(400), true));
         assert_eq!(tail_of(&text, "20260101-000001"), (None, true));
-        // A higher n early in the window still counts; a later second does not mix in.
+        // The latest id of the second decides (serialized appends only ever count up): the
+        // read stops at the first chunk that has one. A later second does not mix in.
         let mut early = line("20260101-000000", 9000);
         early.push_str(&text);
         early.push_str(&line("20260101-000001", 3));
-        assert_eq!(tail_of(&early, "20260101-000000"), (Some(9000), true));
+        assert_eq!(tail_of(&early, "20260101-000000"), (Some(400), true));
         assert_eq!(tail_of(&early, "20260101-000001"), (Some(3), true));
+        // Only in the oldest chunk of the window: still found.
+        let mut first_only = line("20260101-000002", 5);
+        first_only.push_str(&text);
+        assert_eq!(tail_of(&first_only, "20260101-000002"), (Some(5), true));
         // A torn last line.
         text.push_str("{\"v\":1,\"id\":\"2026");
         assert_eq!(tail_of(&text, "20260101-000000"), (Some(400), false));

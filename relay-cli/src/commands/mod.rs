@@ -31,7 +31,7 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let root = cli.root.as_ref();
-    match cli.command {
+    match cli.command.0 {
         Command::Req(args) => req::run(root, &args),
         Command::Res(args) => res::run(root, &args),
         Command::Validate(args) => validate::run(root, &args),
