@@ -106,11 +106,16 @@ pub enum Command {
     Skill(Lazy<skill::SkillArgs>),
     Init(Lazy<init::InitArgs>),
     Spec(Lazy<spec::SpecArgs>),
-    /// (internal) Runs the plan stored in a request's run record: the background half of --bg.
+    /// (internal) Runs the plan stored in a request's run record: the background half of --bg,
+    /// and each peer of a fan-out.
     #[command(name = "__supervise", hide = true)]
     Supervise {
         /// The request whose run record holds the plan.
         request: PathBuf,
+        /// The relay that started this one guards the peer's deadline should this one die:
+        /// the orders go to stdout, a pipe it reads (no watchdog process of its own).
+        #[arg(long)]
+        parent_guards: bool,
     },
     /// (internal) Guards a peer group's deadline if the relay that started it dies.
     #[command(name = "__watchdog", hide = true)]

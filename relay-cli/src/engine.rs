@@ -1197,7 +1197,8 @@ impl Call<'_> {
     /// Writes the run record with this call's plan, then starts `relay __supervise REQUEST`,
     /// which runs it. `detach`: in a process group of its own, so the caller's Ctrl-C or exit
     /// does not take it down (`--bg`); else it shares the caller's (fan-out, where Ctrl-C
-    /// stops every peer).
+    /// stops every peer) and the caller guards its peer's deadline: it reads the supervisor's
+    /// orders from the returned child's stdout ([`supervise::read_orders`]).
     pub fn spawn_supervisor(
         &self,
         request: &Path,
@@ -1218,14 +1219,20 @@ impl Call<'_> {
             .with_context(|| format!("creating {}", log.display()))?;
         // Its stdin is a gate: it starts work at the end of input, after the record names it.
         cmd.stdin(std::process::Stdio::piped())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
-        #[cfg(unix)]
+            .stderr(log_file.try_clone()?);
         if detach {
-            use std::os::unix::process::CommandExt as _;
-            cmd.process_group(0);
+            cmd.stdout(log_file);
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt as _;
+                cmd.process_group(0);
+            }
+        } else {
+            // A fan-out member: the relay waiting for it guards its peer's deadline, by the
+            // orders it writes on stdout (one watchdog process fewer per peer).
+            cmd.arg("--parent-guards")
+                .stdout(std::process::Stdio::piped());
         }
-        let _ = detach;
         let mut child = cmd.spawn().context("starting the background supervisor")?;
         let gate = child.stdin.take();
         // The record names the supervisor from the start (`relay status` must not call it

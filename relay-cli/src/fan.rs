@@ -2,7 +2,9 @@
 //! its own request file (no peer sees another's answer) and its own supervisor process
 //! (`relay __supervise`), so a peer hanging or failing never stalls the others, and `relay
 //! wait`, `status` and `cancel` work per peer. relay itself only waits for its supervisors:
-//! its memory does not grow with the number of peers beyond one record each.
+//! its memory does not grow with the number of peers beyond one record each. relay is also
+//! each peer's watchdog: should a supervisor die, the thread that waited for it ends its peer's
+//! group at the deadline (a `--bg` call has a watchdog process for that).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -97,7 +99,14 @@ pub fn run(
                         let mut child = call
                             .spawn_supervisor(&m.request, &parsed, false)
                             .with_context(|| format!("starting the call to {}", m.plan.peer))?;
+                        // Its orders, to the end of the pipe: the supervisor's exit.
+                        let orders = child.stdout.take().and_then(crate::supervise::read_orders);
                         child.wait().context("waiting for a supervisor")?;
+                        // Gone with it as a rule; if it died first (killed), its peer's
+                        // deadline still holds.
+                        if let Some(orders) = orders {
+                            orders.enforce();
+                        }
                         Ok(())
                     })();
                     let _ = tx.send((i, result));

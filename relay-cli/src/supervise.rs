@@ -266,26 +266,89 @@ pub fn supervise(
     })
 }
 
-/// `relay __watchdog`: guards one peer group's deadline from outside the supervisor. Its
-/// orders come on stdin, one line `<group> <deadline, ms since the epoch> <grace ms>`, once the
-/// peer has started; at end of input without them (the supervisor died first) there is
+/// What a supervisor tells whoever guards its peer's deadline from outside (a watchdog
+/// process, or the relay that started it): one line `<group> <deadline, ms since the epoch>
+/// <grace ms>`, written once the peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Orders {
+    group: u32,
+    deadline_ms: u128,
+    grace: Duration,
+}
+
+impl Orders {
+    /// Orders for the group led by `leader`, due `timeout` from now.
+    fn new(leader: u32, timeout: Duration, grace: Duration) -> Option<Orders> {
+        let deadline = std::time::SystemTime::now().checked_add(timeout)?;
+        Some(Orders {
+            group: leader,
+            deadline_ms: deadline
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis(),
+            grace,
+        })
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} {} {}\n",
+            self.group,
+            self.deadline_ms,
+            self.grace.as_millis()
+        )
+    }
+
+    fn parse(line: &str) -> Option<Orders> {
+        let mut f = line.split_whitespace();
+        let orders = Orders {
+            group: f.next()?.parse().ok()?,
+            deadline_ms: f.next()?.parse().ok()?,
+            grace: Duration::from_millis(f.next()?.parse().ok()?),
+        };
+        f.next().is_none().then_some(orders)
+    }
+
+    /// Until the group is gone, or the deadline passes and it ends the group (SIGTERM, grace,
+    /// SIGKILL). Returns at once when the group is already gone.
+    pub fn enforce(self) {
+        os::watch(self.group, self.deadline_ms, self.grace);
+    }
+}
+
+/// `relay __watchdog`: guards one peer group's deadline from outside the supervisor, by the
+/// [`Orders`] on its stdin; at end of input without them (the supervisor died first) there is
 /// nothing to guard.
 pub fn watch() {
     use std::io::Read as _;
     let mut line = String::new();
-    if io::stdin().take(128).read_to_string(&mut line).is_err() {
-        return;
+    if io::stdin().take(128).read_to_string(&mut line).is_ok()
+        && let Some(orders) = Orders::parse(&line)
+    {
+        orders.enforce();
     }
-    let mut f = line.split_whitespace().map(str::parse::<u128>);
-    let (Some(Ok(group)), Some(Ok(deadline_ms)), Some(Ok(grace_ms))) =
-        (f.next(), f.next(), f.next())
-    else {
-        return;
-    };
-    let (Ok(group), Ok(grace_ms)) = (u32::try_from(group), u64::try_from(grace_ms)) else {
-        return;
-    };
-    os::watch(group, deadline_ms, Duration::from_millis(grace_ms));
+}
+
+/// For a supervisor whose starter guards it (`relay __supervise --parent-guards`): its
+/// [`Orders`] go to the pipe on stdout, moved to a descriptor no child inherits (so the
+/// starter sees the pipe's end when this process ends), and stdout becomes the log stderr is.
+pub fn guard_by_parent() -> io::Result<()> {
+    os::guard_by_parent()
+}
+
+/// The last [`Orders`] a supervisor wrote on `pipe` (one per peer or check it started, one at a
+/// time), read to the pipe's end: the supervisor's exit.
+pub fn read_orders(pipe: impl io::Read) -> Option<Orders> {
+    use std::io::BufRead as _;
+    let mut last = None;
+    // Lines are short; a longer one is not orders, and bounds what is kept.
+    for line in io::BufReader::new(pipe).split(b'\n') {
+        let Ok(line) = line else { break };
+        if let Some(orders) = std::str::from_utf8(&line).ok().and_then(Orders::parse) {
+            last = Some(orders);
+        }
+    }
+    last
 }
 
 /// Waits for the end of stdin when it is a pipe: the gate the relay that started this

@@ -175,10 +175,17 @@ pub fn write_and_run(
 
 /// `relay __supervise REQUEST`: the background half of `--bg`, running the plan stored in the
 /// request's run record.
-pub fn supervise_stored(root: Option<&PathBuf>, request: &Path) -> anyhow::Result<u8> {
+pub fn supervise_stored(
+    root: Option<&PathBuf>,
+    request: &Path,
+    parent_guards: bool,
+) -> anyhow::Result<u8> {
     // The relay that started this one names it in the run record first; only then is the
     // record this process's to write (see `Call::spawn_supervisor`).
     crate::supervise::wait_for_parent();
+    if parent_guards {
+        crate::supervise::guard_by_parent().context("taking the orders pipe from stdout")?;
+    }
     let relay = &input::relay_dir(root)?;
     let request = relay.contain(request)?;
     let mut plan = RunRecord::load(&request)?.plan.with_context(|| {

@@ -61,7 +61,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor::run(root, &args),
         Command::Skill(args) => skill::run(root, &args),
         Command::Spec(args) => spec::run(&args),
-        Command::Supervise { request } => call::supervise_stored(root, &request),
+        Command::Supervise {
+            request,
+            parent_guards,
+        } => call::supervise_stored(root, &request, parent_guards),
         Command::Watchdog => {
             crate::supervise::watch();
             Ok(relay_core::exit::OK)

@@ -25,8 +25,32 @@ pub struct Watchdog {
     child: Option<std::process::Child>,
 }
 
+/// Set by [`guard_by_parent`]: where this supervisor's orders go instead of to a watchdog.
+static PARENT: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+pub fn guard_by_parent() -> std::io::Result<()> {
+    use std::os::fd::AsFd as _;
+    let orders = rustix::io::fcntl_dupfd_cloexec(std::io::stdout().as_fd(), 3)?;
+    rustix::stdio::dup2_stdout(std::io::stderr().as_fd())?;
+    *parent() = Some(std::fs::File::from(orders));
+    Ok(())
+}
+
+fn parent() -> std::sync::MutexGuard<'static, Option<std::fs::File>> {
+    PARENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Watchdog {
     pub fn start() -> Watchdog {
+        if parent().is_some() {
+            // The relay that started this supervisor guards its peers: no process to start.
+            return Watchdog {
+                starting: None,
+                child: None,
+            };
+        }
         let starting = std::thread::Builder::new()
             .name("watchdog".into())
             .spawn(|| {
@@ -49,17 +73,21 @@ impl Watchdog {
     /// Gives it the peer's group and how long it has; from here on it guards them.
     pub fn arm(&mut self, leader: u32, timeout: std::time::Duration, grace: std::time::Duration) {
         use std::io::Write as _;
+        let Some(orders) = super::Orders::new(leader, timeout, grace) else {
+            return;
+        };
+        if let Some(pipe) = parent().as_mut() {
+            // One short write: atomic on a pipe, whatever else writes there.
+            let _ = pipe.write_all(orders.line().as_bytes());
+            return;
+        }
         let Some(mut child) = self.starting.take().and_then(|t| t.join().ok().flatten()) else {
             return;
         };
         WATCHDOG.store(child.id(), std::sync::atomic::Ordering::Relaxed);
-        let deadline_ms = std::time::SystemTime::now()
-            .checked_add(timeout)
-            .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis());
         // Dropped after the line: the watchdog reads to the end of its input.
-        if let (Some(mut orders), Some(deadline_ms)) = (child.stdin.take(), deadline_ms) {
-            let _ = writeln!(orders, "{leader} {deadline_ms} {}", grace.as_millis());
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(orders.line().as_bytes());
         }
         self.child = Some(child);
     }

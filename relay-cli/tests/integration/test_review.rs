@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{FAKE_PEER, TestEnv, code, no_times};
+use crate::common::{FAKE_PEER, TestEnv, alive, code, no_times};
 use insta::assert_snapshot;
 use serde_json::{Value, json};
 
@@ -850,6 +850,91 @@ fn status_and_cancel_work_per_peer_during_a_fan_out() {
         (130, Some("undecided")),
         "{v:#}"
     );
+}
+
+/// A fan-out member's supervisor is SIGKILLed while its peer hangs: the relay waiting for it
+/// is its peer's watchdog (fan members start none of their own), so the peer's whole group is
+/// still dead by `--timeout`, and the other peer's answer is reported.
+#[cfg(unix)]
+#[test]
+fn a_fan_out_holds_the_deadline_of_a_peer_whose_supervisor_died() {
+    let r = Review::new();
+    let pids = r.env.root.parent().unwrap().join("hang.pids");
+    std::fs::write(
+        &r.cfg,
+        json!({"peers": {
+            "a": {"command": [FAKE_PEER, "hang"], "env": {"FAKE_PEER_PIDS": pids}},
+            "b": {"command": [FAKE_PEER, "slow"], "env": {"FAKE_PEER_DELAY_MS": "1500", "FAKE_PEER_BODY": "from b"}},
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let fan = r
+        .env
+        .cmd(&[
+            "fan",
+            "--to",
+            "a,b",
+            "--name",
+            "orphan",
+            "--timeout",
+            "4",
+            "--json",
+            "Go.",
+        ])
+        .env("RELAY_CONFIG", &r.cfg)
+        .env("RELAY_KILL_GRACE_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let a = loop {
+        let path = r.env.relay_dir().join("20261121-163000-orphan-a.run.json");
+        let rec: Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let hung = std::fs::read_to_string(&pids).map_or(0, |p| p.lines().count());
+        if rec["pid"].is_u64() && hung >= 2 {
+            break rec;
+        }
+        assert!(t0.elapsed().as_secs() < 20, "a never started: {rec:#}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let supervisor = a["supervisor_pid"].as_u64().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &supervisor])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let peer_tree = || {
+        std::fs::read_to_string(&pids)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        peer_tree().iter().any(|p| alive(*p)),
+        "the peer died with its supervisor: nothing to test"
+    );
+    let out = fan.wait_with_output().unwrap();
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.render(&out)));
+    // The deadline is 4 s after the start, plus 0.3 s of grace; plenty of room on a slow machine.
+    assert!(
+        t0.elapsed().as_secs() < 30,
+        "the fan-out outlived the deadline by far"
+    );
+    let survivors: Vec<u32> = peer_tree().into_iter().filter(|p| alive(*p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "the peer's tree outlived its deadline: {survivors:?}"
+    );
+    assert_eq!(v["peers"][1]["outcome"], "ok", "{v:#}");
+    assert_eq!(v["peers"][1]["body"], "from b\n", "{v:#}");
+    assert_ne!(v["peers"][0]["outcome"], "ok", "{v:#}");
 }
 
 /// relay sees what changed, not who: in a read-only fan-out, a change outside `.relay/` makes
