@@ -279,10 +279,31 @@ fn prompt(request: &Path, mode: Mode, on_stdin: bool) -> String {
 
 impl Call<'_> {
     pub fn execute(&self, request_path: &Path, stop: &StopFlags) -> anyhow::Result<RunRecord> {
+        self.run(request_path, stop, false)
+    }
+
+    /// [`Call::execute`] in a supervisor: the relay that started it already wrote the run
+    /// record naming it, so the record is next written when the peer runs.
+    pub fn execute_supervised(
+        &self,
+        request_path: &Path,
+        stop: &StopFlags,
+    ) -> anyhow::Result<RunRecord> {
+        self.run(request_path, stop, true)
+    }
+
+    fn run(
+        &self,
+        request_path: &Path,
+        stop: &StopFlags,
+        recorded: bool,
+    ) -> anyhow::Result<RunRecord> {
         let request = read_request(request_path)?;
         let resume = self.previous_peer_session(request_path, &request);
         let mut record = self.new_record(request_path, &request, resume.as_deref())?;
-        record.save()?;
+        if !recorded {
+            record.save()?;
+        }
         let t0 = Instant::now();
         // What the peer changes in the project is evidence, and holds it to its mode and scope.
         let tag = format!(
@@ -1205,8 +1226,11 @@ impl Call<'_> {
         parsed: &relay_core::Request,
         detach: bool,
     ) -> anyhow::Result<std::process::Child> {
-        // First: the supervisor reads its plan here, and `relay wait` / `status` find the call.
+        // The supervisor reads its plan here, and `relay wait` / `status` find the call; written
+        // once it names the supervisor, before the gate opens.
         let mut record = self.new_record(request, parsed, None)?;
+        // Where there is no gate, the plan must be on disk before the supervisor looks.
+        #[cfg(not(unix))]
         record.save()?;
         let exe = std::env::current_exe().context("finding relay's own executable")?;
         let mut cmd = std::process::Command::new(exe);

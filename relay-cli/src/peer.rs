@@ -293,7 +293,7 @@ pub fn config_path() -> Option<PathBuf> {
     Some(base.join("relay").join("config.yaml"))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
@@ -308,10 +308,19 @@ struct ConfigFile {
 
 /// The config file's `coordinator:`.
 pub fn config_coordinator() -> anyhow::Result<Option<String>> {
-    Ok(config_file()?.coordinator)
+    Ok(config_file()?.coordinator.clone())
 }
 
-fn config_file() -> anyhow::Result<ConfigFile> {
+/// The config file, read once per process (a fan-out looks up every peer in it).
+fn config_file() -> anyhow::Result<&'static ConfigFile> {
+    static CONFIG: std::sync::OnceLock<Result<ConfigFile, String>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| read_config().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn read_config() -> anyhow::Result<ConfigFile> {
     let Some(path) = config_path().filter(|p| p.exists()) else {
         return Ok(ConfigFile::default());
     };
@@ -329,7 +338,8 @@ pub fn workspace_roots() -> anyhow::Result<Vec<PathBuf>> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     Ok(config_file()?
         .workspace
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|p| match (p.strip_prefix("~"), &home) {
             (Ok(rest), Some(h)) => h.join(rest),
             _ => p,
@@ -344,7 +354,7 @@ pub fn all_peers() -> anyhow::Result<BTreeMap<String, PeerSpec>> {
         .map(|n| ((*n).to_owned(), builtin(n).expect("built-in")))
         .collect();
     if let Some(path) = config_path().filter(|p| p.exists()) {
-        for (name, spec) in config_file()?.peers {
+        for (name, spec) in config_file()?.peers.clone() {
             relay_core::fields::check_slug(&name)
                 .map_err(|m| anyhow::anyhow!("{}: peer name {m}", path.display()))?;
             anyhow::ensure!(

@@ -201,6 +201,6 @@ pub fn supervise_stored(
         quiet: true,
     };
     let stop = StopFlags::install().context("installing signal handlers")?;
-    let record = call.execute(&request, &stop)?;
+    let record = call.execute_supervised(&request, &stop)?;
     Ok(record.exit_code.unwrap_or(exit::FAILURE))
 }

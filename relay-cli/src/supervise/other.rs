@@ -30,6 +30,9 @@ pub fn survivors(_leader: u32) -> Vec<u32> {
 
 pub fn reap_orphans() {}
 
+/// Not watched here: the supervisor polls.
+pub fn notify_exit(_child: u32, _tx: std::sync::mpsc::Sender<()>) {}
+
 /// Unknown here: assume it still runs (the conservative answer for `relay wait`).
 pub fn runs_with_arg(_pid: u32, _arg: &str) -> bool {
     true

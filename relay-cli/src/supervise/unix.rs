@@ -136,6 +136,31 @@ pub fn watch(group: u32, deadline_ms: u128, grace: std::time::Duration) {
     }
 }
 
+/// Sends on `tx` when the child `pid` exits, leaving its status for `Child::try_wait` to
+/// collect (`waitid` with `WNOWAIT`, on a thread of its own).
+pub fn notify_exit(child: u32, tx: std::sync::mpsc::Sender<()>) {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let Some(p) = pid(child) else { return };
+    let _ = std::thread::Builder::new()
+        .name("peer-exit".into())
+        .spawn(move || {
+            loop {
+                match waitid(
+                    WaitId::Pid(p),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+                ) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Ok(_) => {
+                        let _ = tx.send(());
+                    }
+                    // Already collected: the loop that would listen has moved on.
+                    Err(_) => {}
+                }
+                return;
+            }
+        });
+}
+
 #[derive(Clone, Copy)]
 pub enum Sig {
     Term,
