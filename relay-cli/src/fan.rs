@@ -11,16 +11,17 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use relay_core::{NewRequest, RelayDir, Target, read_request};
+use relay_core::{NewRequest, RelayDir, Target};
 use serde::Serialize;
 
 use crate::engine::{Call, CallPlan};
 use crate::run::{Outcome, RunRecord};
 
-/// One peer of a fan-out: its plan and its request.
+/// One peer of a fan-out: its plan and its request (written, and read back as it stands).
 pub struct Member {
     pub plan: CallPlan,
     pub request: PathBuf,
+    parsed: relay_core::Request,
 }
 
 /// The peers named by `--to a,b,c` (or `--with`): split, trimmed, at least one.
@@ -56,8 +57,12 @@ pub fn write_requests(
         req.from = plan.from.clone();
         req.to = plan.peer.clone();
         req.target = Target::Name(format!("{name}-{}", plan.peer));
-        let request = crate::record::create_request(relay, &req, now)?.path;
-        members.push(Member { plan, request });
+        let created = crate::record::create_request(relay, &req, now)?;
+        members.push(Member {
+            plan,
+            request: created.path,
+            parsed: created.request,
+        });
     }
     Ok(members)
 }
@@ -95,9 +100,8 @@ pub fn run(
                             plan: &m.plan,
                             quiet: true,
                         };
-                        let parsed = read_request(&m.request)?;
                         let mut child = call
-                            .spawn_supervisor(&m.request, &parsed, false)
+                            .spawn_supervisor(&m.request, &m.parsed, false)
                             .with_context(|| format!("starting the call to {}", m.plan.peer))?;
                         // Its orders, to the end of the pipe: the supervisor's exit.
                         let orders = child.stdout.take().and_then(crate::supervise::read_orders);

@@ -230,9 +230,12 @@ fn surely_gone(leader: u32) -> bool {
         };
         for task in tasks {
             let Ok(task) = task else { return false };
-            // Children of each thread: `<pid> <pid> ...` (needs CONFIG_PROC_CHILDREN).
-            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
-                return false;
+            // Children of each thread: `<pid> <pid> ...` (needs CONFIG_PROC_CHILDREN). A thread
+            // that ended meanwhile (the one that waited for the peer's exit) started nothing.
+            let children = match std::fs::read_to_string(task.path().join("children")) {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => return false,
             };
             if children
                 .split_whitespace()
