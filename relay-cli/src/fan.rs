@@ -42,78 +42,90 @@ pub fn peer_list(list: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(peers)
 }
 
-/// Writes one request per plan: `<name>-<peer>` (one-shot), from the same `new` request.
-pub fn write_requests(
+/// Writes the request of one member: `<name>-<peer>` (one-shot), from the fan-out's `new`.
+fn write_request(
+    relay: &RelayDir,
+    name: &str,
+    mut plan: CallPlan,
+    new: &NewRequest,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<Member> {
+    plan.fan = Some(name.to_owned());
+    let mut req = new.clone();
+    req.from = plan.from.clone();
+    req.to = plan.peer.clone();
+    req.target = Target::Name(format!("{name}-{}", plan.peer));
+    let created = crate::record::create_request(relay, &req, now)?;
+    Ok(Member {
+        plan,
+        request: created.path,
+        parsed: created.request,
+    })
+}
+
+/// Runs one member under its own supervisor, to its end.
+fn run_member(relay: &RelayDir, m: &Member) -> anyhow::Result<()> {
+    let call = Call {
+        relay,
+        plan: &m.plan,
+        quiet: true,
+    };
+    let mut child = call
+        .spawn_supervisor(&m.request, &m.parsed, false)
+        .with_context(|| format!("starting the call to {}", m.plan.peer))?;
+    // Its orders, to the end of the pipe: the supervisor's exit.
+    let orders = child.stdout.take().and_then(crate::supervise::read_orders);
+    child.wait().context("waiting for a supervisor")?;
+    // Gone with it as a rule; if it died first (killed), its peer's deadline still holds.
+    if let Some(orders) = orders {
+        orders.enforce();
+    }
+    Ok(())
+}
+
+/// Writes each peer's request (one per plan, the same `new` request) and runs it, at most
+/// `max_parallel` at a time, each under its own supervisor; returns the members and their
+/// finished records, in plan order. A member starts as soon as its request is written, so its
+/// supervisor's start overlaps the writing of the next. When a request cannot be written, no
+/// more start; those started run to their end, then the error is returned. Ctrl-C reaches the
+/// supervisors too (they share relay's process group), and each ends its call as interrupted.
+pub fn run(
     relay: &RelayDir,
     name: &str,
     plans: Vec<CallPlan>,
     new: &NewRequest,
-) -> anyhow::Result<Vec<Member>> {
-    let now = crate::input::now()?;
-    let mut members = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        plan.fan = Some(name.to_owned());
-        let mut req = new.clone();
-        req.from = plan.from.clone();
-        req.to = plan.peer.clone();
-        req.target = Target::Name(format!("{name}-{}", plan.peer));
-        let created = crate::record::create_request(relay, &req, now)?;
-        members.push(Member {
-            plan,
-            request: created.path,
-            parsed: created.request,
-        });
-    }
-    Ok(members)
-}
-
-/// Runs every member, at most `max_parallel` at a time, each under its own supervisor; returns
-/// their finished records in member order. Ctrl-C reaches the supervisors too (they share
-/// relay's process group), and each ends its call as interrupted.
-pub fn run(
-    relay: &RelayDir,
-    members: &[Member],
     max_parallel: usize,
     progress: bool,
-) -> anyhow::Result<Vec<RunRecord>> {
+) -> anyhow::Result<(Vec<Member>, Vec<RunRecord>)> {
     // Ctrl-C reaches the supervisors too; relay waits for them to end their calls (as
     // interrupted), then reports, instead of dying before them.
     let _stop = crate::supervise::StopFlags::install().context("installing signal handlers")?;
+    let now = crate::input::now()?;
     let t0 = Instant::now();
     let max_parallel = max_parallel.max(1);
+    let n = plans.len();
+    let mut plans = plans.into_iter();
+    let mut ended: Vec<Option<Member>> = (0..n).map(|_| None).collect();
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (tx, rx) = mpsc::channel::<(usize, anyhow::Result<()>)>();
-        let mut next = 0;
-        let mut running = 0;
-        let mut done = 0;
+        let (tx, rx) = mpsc::channel::<(usize, Member, anyhow::Result<()>)>();
+        let (mut next, mut running, mut done) = (0, 0, 0);
         let mut first_error = None;
-        while done < members.len() {
-            while running < max_parallel && next < members.len() && first_error.is_none() {
-                let (i, m, tx) = (next, &members[next], tx.clone());
+        while done < n {
+            while running < max_parallel && first_error.is_none() {
+                let Some(plan) = plans.next() else { break };
+                let member = match write_request(relay, name, plan, new, now) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                };
                 // One thread per supervisor, to start it and wait for it: the starts (each an
-                // exec of relay) overlap instead of queueing behind each other, and there is no
-                // portable wait-for-any-child in std.
+                // exec of relay) overlap instead of queueing, and std has no wait-for-any-child.
+                let (i, tx) = (next, tx.clone());
                 scope.spawn(move || {
-                    let result = (|| {
-                        let call = Call {
-                            relay,
-                            plan: &m.plan,
-                            quiet: true,
-                        };
-                        let mut child = call
-                            .spawn_supervisor(&m.request, &m.parsed, false)
-                            .with_context(|| format!("starting the call to {}", m.plan.peer))?;
-                        // Its orders, to the end of the pipe: the supervisor's exit.
-                        let orders = child.stdout.take().and_then(crate::supervise::read_orders);
-                        child.wait().context("waiting for a supervisor")?;
-                        // Gone with it as a rule; if it died first (killed), its peer's
-                        // deadline still holds.
-                        if let Some(orders) = orders {
-                            orders.enforce();
-                        }
-                        Ok(())
-                    })();
-                    let _ = tx.send((i, result));
+                    let result = run_member(relay, &member);
+                    let _ = tx.send((i, member, result));
                 });
                 running += 1;
                 next += 1;
@@ -121,38 +133,43 @@ pub fn run(
             if running == 0 {
                 break;
             }
-            let (i, result) = rx.recv().context("waiting for the supervisors")?;
+            let (i, member, result) = rx.recv().context("waiting for the supervisors")?;
             running -= 1;
             done += 1;
-            if let Err(e) = result {
+            match result {
                 // The others already started run to their end; none more is started.
-                first_error.get_or_insert(e);
-                continue;
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) if progress => {
+                    let outcome = RunRecord::load(&member.request)
+                        .ok()
+                        .and_then(|r| r.outcome)
+                        .map_or("ended", Outcome::as_str);
+                    eprintln!(
+                        "relay: {} finished: {outcome} ({done}/{n} done, {}s)",
+                        member.plan.peer,
+                        t0.elapsed().as_secs()
+                    );
+                }
+                Ok(()) => {}
             }
-            if progress {
-                let m = &members[i];
-                let outcome = RunRecord::load(&m.request)
-                    .ok()
-                    .and_then(|r| r.outcome)
-                    .map_or("ended", Outcome::as_str);
-                eprintln!(
-                    "relay: {} finished: {outcome} ({}/{} done, {}s)",
-                    m.plan.peer,
-                    done,
-                    members.len(),
-                    t0.elapsed().as_secs()
-                );
-            }
+            ended[i] = Some(member);
         }
         first_error.map_or(Ok(()), Err)
     })?;
-    members
+    let members: Vec<Member> = ended
+        .into_iter()
+        .map(|m| m.expect("every member started has ended"))
+        .collect();
+    let records = members
         .iter()
         .map(|m| {
             RunRecord::load(&m.request)
                 .with_context(|| format!("reading the run record of the call to {}", m.plan.peer))
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((members, records))
 }
 
 /// Where a fan-out's summary goes: `<stamp>-<name>.<ext>` beside its exchanges.

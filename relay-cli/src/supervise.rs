@@ -187,9 +187,8 @@ pub fn supervise(
         limits.timeout.saturating_sub(started.elapsed()) + WATCHDOG_MARGIN,
         limits.grace,
     );
-    // Wakes the loop the moment the peer exits, instead of up to a poll interval later.
-    let (exit_tx, exited) = std::sync::mpsc::channel();
-    os::notify_exit(pid, exit_tx);
+    // The loop's sleeps end the moment the peer exits, not up to a poll interval later.
+    let exit = os::ExitWatch::new(pid);
     let mut sizes = (0u64, 0u64);
     let mut last_output = started;
     let mut last_tick = started;
@@ -229,11 +228,7 @@ pub fn supervise(
                 stderr: &spawn.stderr,
             });
         }
-        let wait = poll_interval(now - started);
-        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = exited.recv_timeout(wait) {
-            // No one to tell (not watched here, or already told): a plain poll.
-            std::thread::sleep(wait);
-        }
+        exit.sleep(poll_interval(now - started));
     };
     let mut kill_time = None;
     if end == End::Exited {

@@ -95,9 +95,9 @@ pub fn run(root: Option<&PathBuf>, args: &FanArgs) -> anyhow::Result<u8> {
         final_message: args.mode == Mode::ReadOnly,
         attachment: None,
     };
-    let members = fan::write_requests(&relay, &args.name, plans, &new)?;
     let progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let records = fan::run(&relay, &members, args.max_parallel, progress)?;
+    let (members, records) =
+        fan::run(&relay, &args.name, plans, &new, args.max_parallel, progress)?;
     let results = records.iter().map(PeerResult::of).collect();
     let mut report = FanReport::decide(&args.name, results, args.quorum);
     let first = &members[0];

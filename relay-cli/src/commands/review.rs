@@ -185,10 +185,11 @@ pub fn review_report(
             relay_core::beside(&request, relay_core::BESIDE_FINDINGS),
         )
     } else {
-        let members = fan::write_requests(relay, &args.name, plans, &new)?;
-        let records = fan::run(
+        let (members, records) = fan::run(
             relay,
-            &members,
+            &args.name,
+            plans,
+            &new,
             args.max_parallel,
             !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )?;

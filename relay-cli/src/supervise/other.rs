@@ -30,8 +30,18 @@ pub fn survivors(_leader: u32) -> Vec<u32> {
 
 pub fn reap_orphans() {}
 
-/// Not watched here: the supervisor polls.
-pub fn notify_exit(_child: u32, _tx: std::sync::mpsc::Sender<()>) {}
+/// Not watched here: the supervisor's loop sleeps its poll interval.
+pub struct ExitWatch;
+
+impl ExitWatch {
+    pub fn new(_child: u32) -> ExitWatch {
+        ExitWatch
+    }
+
+    pub fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
+}
 
 /// Unknown here: assume it still runs (the conservative answer for `relay wait`).
 pub fn runs_with_arg(_pid: u32, _arg: &str) -> bool {

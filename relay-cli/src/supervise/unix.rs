@@ -136,29 +136,38 @@ pub fn watch(group: u32, deadline_ms: u128, grace: std::time::Duration) {
     }
 }
 
-/// Sends on `tx` when the child `pid` exits, leaving its status for `Child::try_wait` to
-/// collect (`waitid` with `WNOWAIT`, on a thread of its own).
-pub fn notify_exit(child: u32, tx: std::sync::mpsc::Sender<()>) {
-    use rustix::process::{WaitId, WaitIdOptions, waitid};
-    let Some(p) = pid(child) else { return };
-    let _ = std::thread::Builder::new()
-        .name("peer-exit".into())
-        .spawn(move || {
-            loop {
-                match waitid(
-                    WaitId::Pid(p),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-                ) {
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Ok(_) => {
-                        let _ = tx.send(());
-                    }
-                    // Already collected: the loop that would listen has moved on.
-                    Err(_) => {}
-                }
+/// The peer's exit as something to wait on: a pidfd (Linux 5.3+), so a sleep of the
+/// supervisor's loop ends when the peer exits. Without one, a plain sleep.
+pub struct ExitWatch(Option<std::os::fd::OwnedFd>);
+
+impl ExitWatch {
+    pub fn new(child: u32) -> ExitWatch {
+        #[cfg(target_os = "linux")]
+        {
+            ExitWatch(pid(child).and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+            }))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = child;
+            ExitWatch(None)
+        }
+    }
+
+    /// Sleeps up to `d`; less when the peer exits (or a signal comes) meanwhile.
+    pub fn sleep(&self, d: std::time::Duration) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.0 {
+            use rustix::event::{PollFd, PollFlags, Timespec, poll};
+            let timeout = Timespec::try_from(d).ok();
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            if poll(&mut fds, timeout.as_ref()).is_ok() {
                 return;
             }
-        });
+        }
+        std::thread::sleep(d);
+    }
 }
 
 #[derive(Clone, Copy)]
