@@ -296,4 +296,27 @@ mod tests {
     fn clap_definition_is_consistent() {
         super::full_command().debug_assert();
     }
+
+    /// Which subcommand alone is built for a command line (none: the whole tree).
+    #[test]
+    fn the_subcommand_named_is_found_past_global_options() {
+        let named = |line: &str| {
+            let args: Vec<std::ffi::OsString> = line.split_whitespace().map(Into::into).collect();
+            super::subcommand_named(&args)
+        };
+        assert_eq!(named("relay req --to b x").as_deref(), Some("req"));
+        assert_eq!(named("relay --root list req").as_deref(), Some("req"));
+        assert_eq!(named("relay --root=/p list").as_deref(), Some("list"));
+        assert_eq!(named("relay -h call").as_deref(), Some("call"));
+        assert_eq!(named("relay __watchdog").as_deref(), Some("__watchdog"));
+        for whole_tree in [
+            "relay",
+            "relay help req",
+            "relay reqq",
+            "relay -- req",
+            "relay --root",
+        ] {
+            assert_eq!(named(whole_tree), None, "{whole_tree}");
+        }
+    }
 }
