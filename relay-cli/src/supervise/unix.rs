@@ -240,7 +240,8 @@ fn surely_gone(leader: u32) -> bool {
         for task in tasks {
             let Ok(task) = task else { return false };
             // Children of each thread: `<pid> <pid> ...` (needs CONFIG_PROC_CHILDREN). A thread
-            // that ended meanwhile (the one that waited for the peer's exit) started nothing.
+            // that ended meanwhile (the one feeding the peer's stdin, the one that started the
+            // watchdog) started no process of the peer's.
             let children = match std::fs::read_to_string(task.path().join("children")) {
                 Ok(c) => c,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
