@@ -73,10 +73,10 @@ fn run_member(relay: &RelayDir, m: &Member) -> anyhow::Result<()> {
     let mut child = call
         .spawn_supervisor(&m.request, &m.parsed, false)
         .with_context(|| format!("starting the call to {}", m.plan.peer))?;
-    // Its orders, to the end of the pipe: the supervisor's exit.
+    // Its orders, to the end of the pipe: the supervisor's exit. Orders still standing then
+    // mean it ended before its peer's tree did (killed): the deadline still holds.
     let orders = child.stdout.take().and_then(crate::supervise::read_orders);
     child.wait().context("waiting for a supervisor")?;
-    // Gone with it as a rule; if it died first (killed), its peer's deadline still holds.
     if let Some(orders) = orders {
         orders.enforce();
     }

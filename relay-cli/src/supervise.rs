@@ -301,6 +301,11 @@ impl Orders {
         )
     }
 
+    /// The line that withdraws orders for `group`: its supervisor ended its tree.
+    fn done_line(group: u32) -> String {
+        format!("{group} done\n")
+    }
+
     fn parse(line: &str) -> Option<Orders> {
         let mut f = line.split_whitespace();
         let orders = Orders {
@@ -338,19 +343,25 @@ pub fn guard_by_parent() -> io::Result<()> {
     os::guard_by_parent()
 }
 
-/// The last [`Orders`] a supervisor wrote on `pipe` (one per peer or check it started, one at a
-/// time), read to the pipe's end: the supervisor's exit.
+/// The [`Orders`] a supervisor wrote on `pipe` (one per peer or check it started, one at a
+/// time) and did not withdraw (`<group> done`, once it ended that tree), read to the pipe's end:
+/// the supervisor's exit. `Some` only when the supervisor ended before its tree did (killed, or
+/// an error cut its supervision short): the caller then holds the deadline.
 pub fn read_orders(pipe: impl io::Read) -> Option<Orders> {
     use std::io::BufRead as _;
-    let mut last = None;
-    // Lines are short; a longer one is not orders, and bounds what is kept.
+    let mut pending = None;
     for line in io::BufReader::new(pipe).split(b'\n') {
         let Ok(line) = line else { break };
-        if let Some(orders) = std::str::from_utf8(&line).ok().and_then(Orders::parse) {
-            last = Some(orders);
+        let Ok(line) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        if let Some(orders) = Orders::parse(line) {
+            pending = Some(orders);
+        } else if pending.is_some_and(|o: Orders| Orders::done_line(o.group).trim_end() == line) {
+            pending = None;
         }
     }
-    last
+    pending
 }
 
 /// Waits for the end of stdin when it is a pipe: the gate the relay that started this
@@ -455,5 +466,32 @@ fn kill_tree(
             return Ok(t0.elapsed());
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the relay that started a supervisor enforces: the orders still standing when the
+    /// supervisor's pipe ends; none once the supervisor withdrew them (it ended that tree).
+    #[test]
+    fn orders_stand_until_withdrawn() {
+        let read = |text: &str| read_orders(text.as_bytes()).map(|o| (o.group, o.deadline_ms));
+        assert_eq!(read(""), None);
+        assert_eq!(read("41 1000 300\n"), Some((41, 1000)));
+        // Killed before the line ended: not orders.
+        assert_eq!(read("41 10"), None);
+        assert_eq!(read("41 1000 300\n41 done\n"), None);
+        // The peer's tree ended, then a check's was cut short: the check's orders stand.
+        assert_eq!(
+            read("41 1000 300\n41 done\n57 2000 300\n"),
+            Some((57, 2000))
+        );
+        // A withdrawal names its group; anything else on the pipe is not orders.
+        assert_eq!(read("41 1000 300\n40 done\n"), Some((41, 1000)));
+        assert_eq!(read("panic: x\n41 1000 300 7\n\u{fffd}\n"), None);
+        let orders = Orders::new(41, Duration::from_secs(5), Duration::from_millis(300)).unwrap();
+        assert_eq!(Orders::parse(&orders.line()), Some(orders));
     }
 }

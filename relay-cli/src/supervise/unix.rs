@@ -23,6 +23,8 @@ static WATCHDOG: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::ne
 pub struct Watchdog {
     starting: Option<std::thread::JoinHandle<Option<std::process::Child>>>,
     child: Option<std::process::Child>,
+    /// The group whose orders went to the relay that started this supervisor.
+    told: Option<u32>,
 }
 
 /// Set by [`guard_by_parent`]: where this supervisor's orders go instead of to a watchdog.
@@ -49,6 +51,7 @@ impl Watchdog {
             return Watchdog {
                 starting: None,
                 child: None,
+                told: None,
             };
         }
         let starting = std::thread::Builder::new()
@@ -67,6 +70,7 @@ impl Watchdog {
         Watchdog {
             starting,
             child: None,
+            told: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl Watchdog {
         if let Some(pipe) = parent().as_mut() {
             // One short write: atomic on a pipe, whatever else writes there.
             let _ = pipe.write_all(orders.line().as_bytes());
+            self.told = Some(leader);
             return;
         }
         let Some(mut child) = self.starting.take().and_then(|t| t.join().ok().flatten()) else {
@@ -93,7 +98,17 @@ impl Watchdog {
     }
 
     /// Ends it: our own child, by handle (no pid guessing).
+    /// The tree is dead: nothing is left to guard. The relay that was told the orders is told
+    /// so (it then signals nothing); a watchdog process of our own is killed.
     pub fn stop(&mut self) {
+        if let (Some(group), Some(pipe)) = (self.told.take(), parent().as_mut()) {
+            use std::io::Write as _;
+            let _ = pipe.write_all(super::Orders::done_line(group).as_bytes());
+        }
+        self.end();
+    }
+
+    fn end(&mut self) {
         let started = self.starting.take().and_then(|t| t.join().ok().flatten());
         for mut child in self.child.take().into_iter().chain(started) {
             let _ = child.kill();
@@ -104,8 +119,10 @@ impl Watchdog {
 }
 
 impl Drop for Watchdog {
+    /// Dropped without `stop` (an error ended the supervision): the relay that was told the
+    /// orders still holds the deadline; a watchdog process of our own goes, as before.
     fn drop(&mut self) {
-        self.stop();
+        self.end();
     }
 }
 
