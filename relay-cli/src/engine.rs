@@ -40,7 +40,7 @@
 //!   peer's) and gets the peer's group and deadline on its stdin once the peer runs; with no
 //!   orders (the supervisor died first) it has nothing to guard. It is excluded from the tree and
 //!   killed by handle. A fan-out member's supervisor (`__supervise --parent-guards`) starts none:
-//!   its orders go on its stdout to the fan-out's relay, which enforces them if it dies first.
+//!   its orders go on its stdout to the fan-out's relay, which enforces any it has not withdrawn.
 //! - Every pid relay may signal later is recorded with its start time, and checked first.
 //! - A record written `running` always ends `finished` (or `stale`, by `relay cancel`).
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::engine::{Call, CallPlan};
 use crate::run::{Outcome, RunRecord};
 
-/// One peer of a fan-out: its plan and its request (written, and read back as it stands).
+/// One peer of a fan-out: its plan and its request (the path, and the request as written).
 pub struct Member {
     pub plan: CallPlan,
     pub request: PathBuf,

@@ -293,7 +293,7 @@ pub fn config_path() -> Option<PathBuf> {
     Some(base.join("relay").join("config.yaml"))
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
@@ -354,15 +354,15 @@ pub fn all_peers() -> anyhow::Result<BTreeMap<String, PeerSpec>> {
         .map(|n| ((*n).to_owned(), builtin(n).expect("built-in")))
         .collect();
     if let Some(path) = config_path().filter(|p| p.exists()) {
-        for (name, spec) in config_file()?.peers.clone() {
-            relay_core::fields::check_slug(&name)
+        for (name, spec) in &config_file()?.peers {
+            relay_core::fields::check_slug(name)
                 .map_err(|m| anyhow::anyhow!("{}: peer name {m}", path.display()))?;
             anyhow::ensure!(
                 !spec.command.is_empty(),
                 "{}: peer `{name}` has an empty command",
                 path.display()
             );
-            peers.insert(name, spec);
+            peers.insert(name.clone(), spec.clone());
         }
     }
     Ok(peers)

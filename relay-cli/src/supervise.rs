@@ -306,6 +306,13 @@ impl Orders {
         format!("{group} done\n")
     }
 
+    /// Does `line` withdraw these orders?
+    fn withdrawn_by(&self, line: &str) -> bool {
+        line.strip_suffix(" done")
+            .and_then(|g| g.parse::<u32>().ok())
+            == Some(self.group)
+    }
+
     fn parse(line: &str) -> Option<Orders> {
         let mut f = line.split_whitespace();
         let orders = Orders {
@@ -357,7 +364,7 @@ pub fn read_orders(pipe: impl io::Read) -> Option<Orders> {
         };
         if let Some(orders) = Orders::parse(line) {
             pending = Some(orders);
-        } else if pending.is_some_and(|o: Orders| Orders::done_line(o.group).trim_end() == line) {
+        } else if pending.is_some_and(|o| o.withdrawn_by(line)) {
             pending = None;
         }
     }
