@@ -18,14 +18,16 @@
   9. `--verify-cmd true` over a plain call, against `sh -c true` run directly; and the
      workspace evidence of a call in a 10,000-file git repository, against one outside git.
 
-Usage: bench/run [--quick] [--hook]   (builds the release binary first; --hook: 7 and 8 only)
+Usage: bench/run [--quick] [--hook] [--verify]   (installs relay with ./install under target/bench
+first; --hook: 7 and 8 only; --verify: 9 only)
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 QUICK = "--quick" in sys.argv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELAY = os.path.join(ROOT, "target", "release", "relay")
-FAKE = os.path.join(ROOT, "target", "release", "relay-fake-peer")
+# What bench/run installed with ./install: the binary a user gets.
+RELAY = os.path.join(ROOT, "target", "bench", "bin", "relay")
+FAKE = os.path.join(ROOT, "target", "bench", "bin", "relay-fake-peer")
 
 
 def timed(argv, cwd, env, n):
