@@ -13,6 +13,7 @@ mod test_first_contact;
 mod test_handoff;
 mod test_help;
 mod test_hook;
+mod test_install;
 mod test_json;
 mod test_list_show;
 mod test_note;
