@@ -296,7 +296,10 @@ fn claim(
 ) -> Result<Option<Created>> {
     let path = dir.join(format!("{id}.req.md"));
     let reply = reply_path(&path);
-    if reply.exists() {
+    // A taken id costs two stats, not a rendered request and a temporary file created and
+    // removed: a name asked for many times in one second tries every suffix before its own.
+    // `write_new` below still refuses an id taken in between.
+    if reply.exists() || fs::symlink_metadata(&path).is_ok() {
         return Ok(None);
     }
     let attached = match &new.attachment {
