@@ -31,6 +31,11 @@ impl RelayDir {
             }
             Err(e) => return Err(e).at(root),
         };
+        RelayDir::at_canonical(root)
+    }
+
+    /// [`RelayDir::at_root`] of a root already canonical.
+    fn at_canonical(root: PathBuf) -> Result<RelayDir> {
         if !root.is_dir() {
             return Err(Error::NotFound {
                 what: "root directory",
@@ -68,7 +73,8 @@ impl RelayDir {
             .ancestors()
             .find(|dir| dir.join(".git").exists())
             .unwrap_or(&cwd);
-        RelayDir::at_root(root)
+        // An ancestor of a canonical path is canonical: no second walk of its links.
+        RelayDir::at_canonical(root.to_path_buf())
     }
 
     /// The project root.
