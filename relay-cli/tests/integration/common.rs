@@ -203,3 +203,12 @@ pub fn no_times(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// An executable `#!/bin/sh` script `dir/name` running `body`: a stand-in for a program on PATH.
+#[cfg(unix)]
+pub fn sh_script(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

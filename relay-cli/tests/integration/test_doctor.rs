@@ -1,17 +1,15 @@
 //! `relay doctor`: peers found or not, flags supported or not, environment traps.
 
-use crate::common::{TestEnv, code};
+use crate::common::{TestEnv, code, sh_script};
 use insta::assert_snapshot;
 
 /// A stub CLI in `dir` that prints `version` for --version and `help` for anything else.
 fn stub(dir: &std::path::Path, name: &str, version: &str, help: &str) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join(name);
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; else echo '{help}'; fi\n"
+    sh_script(
+        dir,
+        name,
+        &format!("if [ \"$1\" = --version ]; then echo '{version}'; else echo '{help}'; fi"),
     );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]

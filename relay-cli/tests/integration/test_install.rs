@@ -3,7 +3,7 @@
 //! asked (the real build is CI's `./install` step and `bench/run`).
 #![cfg(unix)]
 
-use std::os::unix::fs::PermissionsExt;
+use crate::common::sh_script as shim;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -63,12 +63,6 @@ impl Shims {
         }
         cmd.output().unwrap()
     }
-}
-
-fn shim(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn text(bytes: &[u8]) -> String {
