@@ -97,7 +97,6 @@ impl Watchdog {
         self.child = Some(child);
     }
 
-    /// Ends it: our own child, by handle (no pid guessing).
     /// The tree is dead: nothing is left to guard. The relay that was told the orders is told
     /// so (it then signals nothing); a watchdog process of our own is killed.
     pub fn stop(&mut self) {
@@ -108,6 +107,7 @@ impl Watchdog {
         self.end();
     }
 
+    /// Ends a watchdog process of our own: our child, by handle (no pid guessing).
     fn end(&mut self) {
         let started = self.starting.take().and_then(|t| t.join().ok().flatten());
         for mut child in self.child.take().into_iter().chain(started) {
